@@ -1,0 +1,41 @@
+# riskstream - the two commands a newcomer needs:
+#   make demo   simulate a flash sale, decide it, print the outcome
+#   make test   run the test suite
+# Both create .venv and install what they need on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+RS     := $(VENV)/bin/riskstream
+STAMP  := $(VENV)/.installed
+DEMO   := var/demo
+ORDERS ?= 200000
+SEED   ?= 11
+
+.PHONY: demo test install bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	@mkdir -p $(DEMO)
+	$(RS) simulate --orders $(ORDERS) --seed $(SEED) -o $(DEMO)/orders.jsonl
+	$(RS) rules check rules
+	$(RS) replay $(DEMO)/orders.jsonl --label-field label --group-field scenario \
+		-o $(DEMO)/decisions.jsonl --report $(DEMO)/report.json
+
+bench: $(STAMP)
+	@mkdir -p var/bench
+	$(RS) simulate --orders 1000000 --seed 1 -o var/bench/orders-1m.jsonl
+	$(RS) bench replay var/bench/orders-1m.jsonl
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,32 @@
+"""riskstream: anti-scalper risk decisions for e-commerce flash-sale orders.
+
+Order events (:class:`OrderEvent`) go through a :class:`DecisionEngine` built
+from analysts' rule files (:class:`RuleSet` of :class:`Rule`); each order gets
+one :class:`Decision` with an :class:`Outcome` and its :class:`Reason` list.
+
+Errors::
+
+    ValueError
+     +-- EventError        a bad order event (names the field)
+     +-- RuleFileError     invalid rule files (file, line, field for each problem)
+"""
+
+from .decisions import Decision, Outcome, Reason
+from .engine import DecisionEngine
+from .events import EventError, Item, OrderEvent, parse_order
+from .rules import Rule, RuleFileError, RuleSet, load_ruleset
+
+__all__ = [
+    "Decision",
+    "DecisionEngine",
+    "EventError",
+    "Item",
+    "OrderEvent",
+    "Outcome",
+    "Reason",
+    "Rule",
+    "RuleFileError",
+    "RuleSet",
+    "load_ruleset",
+    "parse_order",
+]

@@ -1,0 +1,89 @@
+"""Benchmarks that print figures (never timed tests).
+
+``riskstream bench replay FILE`` measures, in one process and one run:
+
+* ``bare_parse``: a loop that only reads and JSON-decodes each line - the floor;
+* ``replay``: the full offline path - read, decode, validate, decide, encode
+  the decision as JSONL (written to a discarding sink);
+
+and reports orders/s for both, their ratio, the engine's state size at the
+end, and the process's peak RSS.  Run it on files of different sizes to see
+memory stay bounded by the window rather than the input.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from typing import Any
+
+import orjson
+
+from .history import read_records
+
+
+def _peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[str, Any]:
+    from .cli import load_engine
+    from .replay import replay
+
+    loads = orjson.loads
+    best_parse = float("inf")
+    lines = 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        lines = 0
+        for _, raw in read_records([path]):
+            loads(raw)
+            lines += 1
+        best_parse = min(best_parse, time.perf_counter() - started)
+    rss_after_parse = _peak_rss_mib()
+
+    best = None
+    for _ in range(repeat):
+        engine = load_engine(rules)
+        sink = bytearray()
+
+        def write(line: bytes) -> None:
+            sink.extend(line)
+            if len(sink) > 1 << 20:
+                sink.clear()
+
+        report = replay(engine, read_records([path]), write=write)
+        if best is None or report.seconds < best[0].seconds:
+            best = (report, engine)
+    assert best is not None
+    report, engine = best
+    parse_rate = lines / best_parse if best_parse else 0.0
+    replay_rate = report.orders / report.seconds if report.seconds else 0.0
+    return {
+        "input": path,
+        "input_mib": round(os.path.getsize(path) / 2**20, 1),
+        "lines": lines,
+        "conditions": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "process": "one process, one thread (one core)",
+            "ruleset": engine.version,
+            "rules": len(engine.checks),
+            "windows": len(engine.trackers),
+            "repeat": repeat,
+        },
+        "bare_parse": {"seconds": round(best_parse, 3), "orders_per_second": round(parse_rate)},
+        "replay": {
+            "seconds": round(report.seconds, 3),
+            "orders_per_second": round(replay_rate),
+            "orders": report.orders,
+            "invalid": report.invalid,
+            "actions": dict(report.actions),
+        },
+        "replay_to_parse_ratio": round(replay_rate / parse_rate, 3) if parse_rate else 0.0,
+        "state": engine.state_size(),
+        "peak_rss_mib": {"after_parse": rss_after_parse, "after_replay": _peak_rss_mib()},
+    }

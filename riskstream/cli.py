@@ -1,0 +1,227 @@
+"""The ``riskstream`` command line.
+
+    riskstream simulate --orders N --seed S -o FILE
+    riskstream replay INPUT... [--rules PATH] [--label-field NAME] [-o FILE] [--report FILE]
+    riskstream backtest INPUT --rules NEW --baseline OLD [--label-field NAME]
+    riskstream rules check [PATH] | riskstream rules schema
+    riskstream bench replay INPUT
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+import orjson
+
+from .settings import settings_from_env
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@contextmanager
+def progress_bar(total: int | None, description: str, unit: str = "bytes") -> Iterator[Any]:
+    """A rich progress bar on a terminal; silent elsewhere.  Yields ``update(done)``."""
+    if not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    counter = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    with Progress(TextColumn("{task.description}"), BarColumn(), counter, TimeRemainingColumn(), transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def load_engine(rules: str | None, **overrides: Any):
+    """An engine on the given rule set (or the default one); rule errors exit with status 2."""
+    from .engine import DecisionEngine
+    from .rules import RuleFileError, load_ruleset
+
+    settings = settings_from_env()
+    path = Path(rules) if rules else settings.rules_path
+    try:
+        ruleset = load_ruleset(path)
+    except RuleFileError as exc:
+        _err(f"invalid rules in {path}:")
+        for problem in exc.problems:
+            _err(f"  {problem}")
+        raise SystemExit(2)
+    return DecisionEngine(ruleset, **(settings.engine_options() | overrides))
+
+
+def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise click.BadParameter(f"expected FIELD=COLUMN, got {pair!r}", param_hint="--column")
+        out[field] = column
+    return out
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@click.group()
+@click.version_option(package_name="riskstream")
+def main() -> None:
+    """riskstream: anti-scalper risk decisions for flash-sale orders."""
+
+
+@main.command()
+@click.option("--orders", "-n", type=click.IntRange(min=1), default=100_000, show_default=True, help="orders to generate")
+@click.option("--seed", "-s", type=int, default=0, show_default=True, help="same seed, same file")
+@click.option("-o", "--output", default="-", show_default=True, help="JSONL file (- for stdout)")
+def simulate(orders: int, seed: int, output: str) -> None:
+    """Simulate a flash-sale day with labelled scalpers (fields `label`, `scenario`)."""
+    from .simulate import write_jsonl
+
+    with progress_bar(orders, "simulating", unit="orders") as update:
+        written = write_jsonl(None if output == "-" else output, orders, seed, progress=update)
+    if output != "-":
+        _err(f"wrote {written:,} orders to {output}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--rules", type=click.Path(exists=True), help="rule file or directory [default: ./rules or bundled]")
+@click.option("--label-field", help="field holding the ground-truth label (1/true = abusive)")
+@click.option("--group-field", help="field to break outcomes down by (e.g. scenario)")
+@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
+@click.option("-o", "--output", help="decisions as JSONL (- for stdout)")
+@click.option("--report", "report_path", help="write the report JSON here")
+def replay(inputs, rules, label_field, group_field, columns, output, report_path) -> None:
+    """Replay order history through the engine, in order of appearance."""
+    from .history import open_output, read_records, total_bytes
+    from .replay import replay as run
+
+    engine = load_engine(rules)
+    counter = [0]
+    writer = open_output(output) if output else None
+    records = read_records(list(inputs), _columns(columns), counter)
+    try:
+        with progress_bar(total_bytes(list(inputs)) or None, "replaying") as update:
+            report = run(engine, _ticking(records, counter, update), write=writer.write if writer else None,
+                         label_field=label_field, group_field=group_field)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+    finally:
+        if writer is not None:
+            writer.close()
+    summary = report.to_dict()
+    _write_json(report_path, summary)
+    _print_summary(summary)
+
+
+def _ticking(records, counter, update, every: int = 4096):
+    for n, record in enumerate(records):
+        if not n % every:
+            update(counter[0])
+        yield record
+
+
+def _print_summary(summary: dict) -> None:
+    actions = ", ".join(f"{k} {v:,}" for k, v in summary["actions"].items())
+    _err(f"orders {summary['orders']:,}  invalid {summary['invalid']:,}  duplicates {summary['duplicates']:,}  "
+         f"({summary['orders_per_second']:,} orders/s)")
+    _err(f"actions: {actions}")
+    for example in summary.get("invalid_examples", [])[:5]:
+        _err(f"  invalid at {example['at']}: {example['field'] + ': ' if example['field'] else ''}{example['error']}")
+    labels = summary.get("labels")
+    if labels:
+        _err(f"labels: positives {labels['positives']:,} of {labels['labelled']:,}  "
+             f"flagged P={labels['flagged']['precision']:.4f} R={labels['flagged']['recall']:.4f}  "
+             f"blocked P={labels['blocked']['precision']:.4f} R={labels['blocked']['recall']:.4f}  "
+             f"benign flagged {labels['benign_flagged_share']:.2%}  PR-AUC {labels['pr_auc']:.4f}")
+    if summary.get("groups"):
+        from .report import print_groups
+
+        print_groups(summary["groups"])
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--rules", "new_rules", required=True, type=click.Path(exists=True), help="the proposed rule set")
+@click.option("--baseline", required=True, type=click.Path(exists=True), help="the rule set in production")
+@click.option("--label-field", help="field holding the ground-truth label")
+@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
+@click.option("--report", "report_path", help="write the full comparison JSON here")
+@click.option("--show", type=int, default=15, show_default=True, help="changed orders to print")
+def backtest(input_path, new_rules, baseline, label_field, columns, report_path, show) -> None:
+    """Compare a proposed rule set with the baseline on the same history."""
+    from .backtest import backtest as run
+    from .history import read_records, total_bytes
+    from .report import print_comparison
+
+    new, old = load_engine(new_rules), load_engine(baseline)
+    counter = [0]
+    records = read_records([input_path], _columns(columns), counter)
+    with progress_bar(total_bytes([input_path]), "backtesting") as update:
+        comparison = run(new, old, _ticking(records, counter, update), label_field=label_field)
+    data = comparison.to_dict()
+    _write_json(report_path, data)
+    print_comparison(data, show)
+
+
+@main.group()
+def rules() -> None:
+    """Validate rule files and export their schema."""
+
+
+@rules.command("check")
+@click.argument("path", required=False, type=click.Path())
+def rules_check(path: str | None) -> None:
+    """Validate a rule file or directory; exit 1 with file:line: field: problem on error."""
+    from .rules import RuleFileError, load_ruleset
+
+    target = Path(path) if path else settings_from_env().rules_path
+    try:
+        ruleset = load_ruleset(target)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        _err(f"{len(exc.problems)} problem(s) in {target}")
+        raise SystemExit(1)
+    active = sum(r.mode == "active" for r in ruleset.rules)
+    click.echo(f"{target}: ok - ruleset {ruleset.version}, {len(ruleset.rules)} rules ({active} active, "
+               f"{len(ruleset.rules) - active} shadow), {len(ruleset.sales)} sales, {len(ruleset.lists)} lists")
+
+
+@rules.command("schema")
+def rules_schema() -> None:
+    """Print the JSON Schema of a rule file (for editor autocompletion)."""
+    from .rules.model import RuleFile
+
+    schema = RuleFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "riskstream rule file"
+    click.echo(orjson.dumps(schema, option=orjson.OPT_INDENT_2).decode())
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures."""
+
+
+@bench.command("replay")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--rules", type=click.Path(exists=True))
+@click.option("--repeat", type=int, default=1, show_default=True)
+def bench_replay(input_path: str, rules: str | None, repeat: int) -> None:
+    """Replay speed beside a bare JSON-parse loop over the same file, and peak RSS."""
+    from .benchmarks import bench_replay as run
+
+    click.echo(orjson.dumps(run(input_path, rules, repeat), option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()

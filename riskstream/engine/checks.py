@@ -1,0 +1,311 @@
+"""Rules compiled into plain callables for the per-order hot path.
+
+* :class:`Selector` - a rule's conditions: does the order qualify, and which
+  of its items count?
+* :class:`Tracker` - one sliding window fed by every qualifying order; rules
+  with the same key, window and filter share it.
+* :class:`Check` - one rule: reads trackers and the order, returns a
+  :class:`~riskstream.decisions.Reason` when it hits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Callable
+
+from ..decisions import Reason
+from ..events import Item
+from ..rules.model import Compare, Conditions, EntityList, Rule, Velocity, format_duration
+from ..rules.ruleset import RuleSet
+from .order_view import EntityKeys, OrderView, SaleIndex
+from .windows import Aggregate, VelocityWindow
+
+_METRIC_INDEX = {"count": 0, "quantity": 1, "amount": 2, "distinct": 3}
+
+
+class Selector:
+    """Compiled :class:`Conditions`: ``select(view)`` returns the counted items, or None."""
+
+    def __init__(self, conditions: Conditions | None):
+        self.conditions = conditions
+        c = conditions
+        self.skus = frozenset(c.skus) if c and c.skus else None
+        self.flash = c.flash if c else None
+        self.sale = c.sale if c else None
+        self.item_filtered = bool(self.skus) or self.flash is True
+        order_checks: list[tuple[str, Callable[[OrderView], float | None], Compare]] = []
+        if c is not None:
+            if c.account_age is not None:
+                order_checks.append(("account_age", lambda v: v.event.account_age, c.account_age))
+            if c.since_sale_start is not None:
+                order_checks.append(("since_sale_start", lambda v: v.since_sale_start, c.since_sale_start))
+            if c.items is not None:
+                order_checks.append(("items", lambda v: len(v.event.items), c.items))
+        self.order_checks = order_checks
+        self.quantity = c.quantity if c else None
+        self.amount = c.amount if c else None
+        self.trivial = c is None
+
+    def select(self, view: OrderView) -> tuple[Item, ...] | None:
+        if self.trivial:
+            return view.event.items
+        if self.sale is not None:
+            if view.sale is None or (self.sale != "any" and view.sale.id != self.sale):
+                return None
+        items = view.event.items
+        if self.flash is not None:
+            if self.flash:
+                items = view.flash_items
+                if not items:
+                    return None
+            elif view.flash_items:
+                return None
+        if self.skus is not None:
+            skus = self.skus
+            items = tuple(i for i in items if i.sku in skus)
+            if not items:
+                return None
+        for _, get, compare in self.order_checks:
+            value = get(view)
+            if value is None or not compare.holds(value):
+                return None
+        if self.quantity is not None and not self.quantity.holds(sum(i.quantity for i in items)):
+            return None
+        if self.amount is not None and not self.amount.holds(self.amount_of(view, items)):
+            return None
+        return items
+
+    def amount_of(self, view: OrderView, items: tuple[Item, ...]) -> float:
+        if self.item_filtered:
+            return sum(i.quantity * i.unit_price for i in items)
+        return view.event.amount
+
+    def values(self, view: OrderView, items: tuple[Item, ...]) -> dict[str, float | None]:
+        """The values the conditions looked at, for the decision's reasons."""
+        out: dict[str, float | None] = {name: get(view) for name, get, _ in self.order_checks}
+        if self.quantity is not None:
+            out["quantity"] = sum(i.quantity for i in items)
+        if self.amount is not None:
+            out["amount"] = self.amount_of(view, items)
+        return out
+
+
+class Tracker:
+    """A sliding window fed by the orders a selector lets through, keyed per entity."""
+
+    def __init__(self, velocity: Velocity, window_seconds: float, grace: float):
+        self.key = tuple(e.value for e in velocity.key)
+        self.of = velocity.of.value if velocity.of is not None else None
+        self.per_item = "sku" in self.key
+        self.entity_parts = tuple(e for e in self.key if e != "sku")
+        self.single = self.entity_parts[0] if len(self.entity_parts) == 1 else None
+        self.selector = Selector(velocity.where)
+        self.window = VelocityWindow(window_seconds, distinct=self.of is not None, grace=grace)
+        self.label = "+".join(self.key)
+
+    def touch(self, view: OrderView) -> list[Aggregate]:
+        """Count the order in its key(s); the aggregates of each key touched."""
+        items = self.selector.select(view)
+        if items is None:
+            return []
+        entity = view.entity
+        if self.single is not None:
+            key = entity(self.single)
+            if key is None:
+                return []
+        else:
+            parts = []
+            for name in self.entity_parts:
+                part = entity(name)
+                if part is None:
+                    return []
+                parts.append(part)
+            key = tuple(parts)
+        if self.of is not None:
+            value = entity(self.of)
+            if value is None:
+                return []
+        else:
+            value = None
+        t = view.event.ts
+        add = self.window.add
+        if not self.per_item:
+            if len(items) == 1:
+                item = items[0]
+                qty, amount = item.quantity, item.quantity * item.unit_price
+                if not self.selector.item_filtered:
+                    amount = view.event.amount
+            else:
+                qty, amount = sum(i.quantity for i in items), self.selector.amount_of(view, items)
+            return [add(key, t, qty, amount, value)]
+        parts = [key] if self.single is not None else list(key)
+        return [
+            add((*parts, item.sku), t, item.quantity, item.quantity * item.unit_price, value) for item in items
+        ]
+
+
+def tracker_identity(velocity: Velocity, window_seconds: float) -> tuple:
+    """Rules whose windows are the same share one tracker."""
+    where = velocity.where.model_dump_json(exclude_none=True) if velocity.where else ""
+    return (tuple(e.value for e in velocity.key), velocity.of, window_seconds, where)
+
+
+class Check:
+    """One compiled rule."""
+
+    def __init__(self, rule: Rule):
+        self.rule = rule
+        self.id = rule.id
+        self.kind = rule.kind
+        self.shadow = rule.mode == "shadow"
+        self.score = float(rule.score)
+        self.outcome = rule.outcome
+        self.gate = Selector(rule.match) if rule.match is not None else None
+
+    def reason(self, value, threshold=None, window=None, key=None) -> Reason:
+        return Reason(self.id, self.kind, value, threshold, window, key, self.score, self.outcome, self.shadow)
+
+    def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
+        raise NotImplementedError
+
+
+class VelocityCheck(Check):
+    def __init__(self, rule: Rule, tracker_id: int, tracker: Tracker):
+        super().__init__(rule)
+        velocity = rule.velocity
+        assert velocity is not None and rule.above is not None
+        self.tracker_id = tracker_id
+        self.metric = _METRIC_INDEX[velocity.metric]
+        self.above = rule.above
+        self.window = "sale" if velocity.window == "sale" else format_duration(velocity.window)
+        self.key = tracker.label
+
+    def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
+        aggregates = touched[self.tracker_id]
+        if not aggregates or (self.gate is not None and self.gate.select(view) is None):
+            return None
+        metric = self.metric
+        value = max(a[metric] for a in aggregates)
+        if value > self.above:
+            return self.reason(_number(value), self.above, self.window, self.key)
+        return None
+
+
+class PurchaseLimitCheck(Check):
+    """Units of one flash SKU per person per sale, against the sale's limit."""
+
+    def __init__(self, rule: Rule, tracker_id: int, tracker: Tracker, ruleset: RuleSet):
+        super().__init__(rule)
+        assert rule.purchase_limit is not None
+        self.tracker_id = tracker_id
+        override = rule.purchase_limit.limit
+        self.limits = {
+            sale.id: override if override is not None else sale.per_person_limit for sale in ruleset.sales.values()
+        }
+        self.key = tracker.label
+
+    def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
+        aggregates = touched[self.tracker_id]
+        if not aggregates or view.sale is None:
+            return None
+        limit = self.limits.get(view.sale.id)
+        if limit is None or (self.gate is not None and self.gate.select(view) is None):
+            return None
+        value = max(a.quantity for a in aggregates)
+        if value > limit:
+            return self.reason(_number(value), limit, "sale", self.key)
+        return None
+
+
+class MatchCheck(Check):
+    def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
+        assert self.gate is not None
+        items = self.gate.select(view)
+        if items is None:
+            return None
+        return self.reason(self.gate.values(view, items) or True)
+
+
+class ListCheck(Check):
+    """The order's entity is on a list.  IP lists take single addresses and CIDR prefixes."""
+
+    def __init__(self, rule: Rule, entity_list: EntityList, keys: EntityKeys):
+        super().__init__(rule)
+        self.list_id = entity_list.id
+        self.entity = entity_list.entity
+        self.networks: dict[tuple[int, int], set[int]] = {}  # (version, prefix length) -> network numbers
+        self.members: set[str] = set()
+        for entry in entity_list.entries:
+            if self.entity == "ip":
+                net = ipaddress.ip_network(entry.strip(), strict=False)
+                self.networks.setdefault((net.version, net.prefixlen), set()).add(int(net.network_address))
+            elif self.entity == "account":
+                self.members.add(entry)
+            else:
+                key = keys.key(_LIST_KINDS[self.entity], entry)
+                if key is not None:
+                    self.members.add(key)
+
+    def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
+        if self.gate is not None and self.gate.select(view) is None:
+            return None
+        if self.entity == "ip":
+            raw = view.event.ip
+            if raw is None or not _ip_listed(raw, self.networks):
+                return None
+        else:
+            value = view.entity(_LIST_KINDS[self.entity])
+            if value is None or value not in self.members:
+                return None
+        return self.reason(self.list_id, key=self.entity)
+
+
+_LIST_KINDS = {"account": "account", "ip": "ip", "device": "device", "phone": "phone", "payment": "payment", "address": "address"}
+
+
+def _ip_listed(raw: str, networks: dict[tuple[int, int], set[int]]) -> bool:
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    number, version = int(address), address.version
+    bits = 32 if version == 4 else 128
+    for (net_version, prefix), nets in networks.items():
+        if net_version == version and (number >> (bits - prefix)) << (bits - prefix) in nets:
+            return True
+    return False
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def compile_checks(ruleset: RuleSet, keys: EntityKeys, sales: SaleIndex, grace: float) -> tuple[list[Tracker], list[Check]]:
+    """Trackers (shared windows) and checks (rules), in rule-file order."""
+    trackers: list[Tracker] = []
+    identities: dict[tuple, int] = {}
+    checks: list[Check] = []
+
+    def tracker_for(velocity: Velocity) -> tuple[int, Tracker]:
+        seconds = sales.longest + 1.0 if velocity.window == "sale" else float(velocity.window)
+        identity = tracker_identity(velocity, seconds)
+        if identity not in identities:
+            identities[identity] = len(trackers)
+            trackers.append(Tracker(velocity, seconds, grace))
+        index = identities[identity]
+        return index, trackers[index]
+
+    for rule in ruleset.rules:
+        if rule.velocity is not None:
+            checks.append(VelocityCheck(rule, *tracker_for(rule.velocity)))
+        elif rule.purchase_limit is not None:
+            per = "person" if rule.purchase_limit.per == "person" else "account"
+            velocity = Velocity(key=[per, "sale", "sku"], metric="quantity", window="sale", where=Conditions(flash=True))
+            checks.append(PurchaseLimitCheck(rule, *tracker_for(velocity), ruleset))
+        elif rule.list is not None:
+            checks.append(ListCheck(rule, ruleset.lists[rule.list], keys))
+        else:
+            checks.append(MatchCheck(rule))
+    return trackers, checks

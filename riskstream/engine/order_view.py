@@ -1,0 +1,146 @@
+"""What the rules see of one order: its sale, its flash items and its entity keys.
+
+Entity keys are canonical (one phone written five ways is one phone) and
+pseudonymous: IPs, prefixes, devices, phones, cards and addresses become
+keyed-HMAC pseudonyms before they reach any window, so engine state never
+holds the raw values.  Keys are computed lazily, only for the entities the
+rule set uses, and cached because the same values recur across orders.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import orjson
+
+from .. import normalize
+from ..events import EventError, Item, OrderEvent
+from ..rules.model import Sale
+
+_CACHE_LIMIT = 200_000
+_MISS = object()
+
+
+class EntityKeys:
+    """Raw entity values -> pseudonymous canonical keys (``None`` when absent)."""
+
+    def __init__(self, secret: bytes, phone_region: str = "CN"):
+        self.secret = secret
+        self.phone_region = phone_region
+        self._caches: dict[str, dict[object, str | None]] = {}
+
+    def key(self, kind: str, raw: object) -> str | None:
+        """The pseudonym of ``raw`` as an entity of ``kind`` (ip, ip_prefix, device...)."""
+        if raw is None:
+            return None
+        cache = self._caches.get(kind)
+        if cache is None:
+            cache = self._caches[kind] = {}
+        cache_key = raw if isinstance(raw, str) else orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        out = cache.get(cache_key, _MISS)
+        if out is _MISS:
+            canonical = self.canonical(kind, raw)
+            out = None if canonical is None else normalize.pseudonym(kind, canonical, self.secret)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()  # cheap and bounded; hot values come straight back
+            cache[cache_key] = out
+        return out  # type: ignore[return-value]
+
+    def canonical(self, kind: str, raw: object) -> str | None:
+        """The canonical text of a raw value, before pseudonymisation."""
+        if kind == "ip" or kind == "ip_prefix":
+            value = normalize.ip_key(raw) if kind == "ip" else normalize.ip_prefix(raw)  # type: ignore[arg-type]
+            if value is None:
+                raise EventError("ip", f"not an IPv4 or IPv6 address: {raw!r}")
+            return value
+        if kind == "phone":
+            value = normalize.phone_key(raw, self.phone_region)  # type: ignore[arg-type]
+            if value is None:  # not a possible number: keep its digits so it still links
+                digits = "".join(c for c in str(raw) if c.isdigit())
+                return digits or None
+            return value
+        if kind == "address":
+            return normalize.address_key(raw)  # type: ignore[arg-type]
+        text = str(raw).strip()
+        return text or None
+
+
+class SaleIndex:
+    """Finds the flash sale an order belongs to."""
+
+    def __init__(self, sales: dict[str, Sale]):
+        self.sales = sales
+        self.start = {s.id: s.start.timestamp() for s in sales.values()}
+        self.end = {s.id: s.end.timestamp() for s in sales.values()}
+        self.skus = {s.id: frozenset(s.skus) for s in sales.values()}
+        self.by_sku: dict[str, list[Sale]] = {}
+        for sale in sales.values():
+            for sku in sale.skus:
+                self.by_sku.setdefault(sku, []).append(sale)
+        self.longest = max((self.end[s] - self.start[s] for s in sales), default=0.0)
+
+    def resolve(self, event: OrderEvent) -> Sale | None:
+        """The order's ``sale_id`` if known, else a running sale selling one of its SKUs."""
+        if event.sale_id is not None:
+            sale = self.sales.get(event.sale_id)
+            if sale is not None:
+                return sale
+        by_sku = self.by_sku
+        if not by_sku:
+            return None
+        for item in event.items:
+            for sale in by_sku.get(item.sku, ()):
+                if self.start[sale.id] <= event.ts <= self.end[sale.id]:
+                    return sale
+        return None
+
+
+class OrderView:
+    """One order as the rules see it; derived values are computed once, on demand."""
+
+    __slots__ = ("event", "sale", "flash_items", "since_sale_start", "_keys", "_entity")
+
+    def __init__(self, event: OrderEvent, sales: SaleIndex, keys: EntityKeys):
+        self.event = event
+        sale = sales.resolve(event) if sales.sales else None
+        self.sale = sale
+        if sale is None:
+            self.flash_items: tuple[Item, ...] = ()
+            self.since_sale_start: float | None = None
+        else:
+            skus = sales.skus[sale.id]
+            self.flash_items = tuple(i for i in event.items if i.sku in skus)
+            self.since_sale_start = event.ts - sales.start[sale.id]
+        self._keys = keys
+        self._entity: dict[str, str | None] = {}
+
+    def entity(self, name: str) -> str | None:
+        """The key of an entity of this order (``account``, ``ip``, ``address``...)."""
+        try:
+            return self._entity[name]
+        except KeyError:
+            pass
+        getter = _ENTITY_GETTERS[name]
+        value = getter(self)
+        self._entity[name] = value
+        return value
+
+
+def _pseudonymous(kind: str, attribute: str) -> Callable[[OrderView], str | None]:
+    def get(view: OrderView) -> str | None:
+        return view._keys.key(kind, getattr(view.event, attribute))
+
+    return get
+
+
+_ENTITY_GETTERS: dict[str, Callable[[OrderView], str | None]] = {
+    "account": lambda v: v.event.account_id,
+    "person": lambda v: v.event.account_id,
+    "sale": lambda v: v.sale.id if v.sale is not None else None,
+    "ip": _pseudonymous("ip", "ip"),
+    "ip_prefix": _pseudonymous("ip_prefix", "ip"),
+    "device": _pseudonymous("device", "device_id"),
+    "phone": _pseudonymous("phone", "phone"),
+    "payment": _pseudonymous("payment", "payment_fingerprint"),
+    "address": _pseudonymous("address", "shipping_address"),
+}

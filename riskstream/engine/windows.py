@@ -1,0 +1,235 @@
+"""Exact sliding windows per key: counts, sums and distinct counts.
+
+A :class:`VelocityWindow` of length ``W`` answers, for an order at time ``t``
+and a key (an IP, an address, an account+SKU...), the aggregates over every
+order of that key with event time in ``(t - W, t]`` - a true sliding window,
+not buckets that drift.
+
+Each key keeps its entries sorted by time.  Orders that arrive in time order
+(the common case) cost O(1) amortised: the new entry is appended, running
+totals grow, and entries that slid out of the window are subtracted.  An order
+that arrives late (older than the key's newest entry) is inserted in place and
+its window is summed from the entries directly; entries are kept for
+``grace`` seconds past the window so that late orders still see exact
+windows.  Anything older is evicted, so memory is bounded by what falls in
+``W + grace``.
+
+Keys that went quiet are dropped by :meth:`VelocityWindow.sweep` without
+visiting every key: keys are filed in coarse time buckets by their newest
+entry, and a bucket older than ``W + grace`` is dropped whole, since every
+entry of its keys has left the window and the grace.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Hashable, NamedTuple
+
+
+class Aggregate(NamedTuple):
+    count: int
+    quantity: float
+    amount: float
+    distinct: int
+
+
+class _Series:
+    """One key's entries, sorted by time, with running totals over the window."""
+
+    __slots__ = ("times", "qtys", "amts", "vals", "counts", "head", "win", "qty", "amt", "bucket")
+
+    def __init__(self, distinct: bool):
+        self.times: list[float] = []
+        self.qtys: list[float] = []
+        self.amts: list[float] = []
+        self.vals: list[Hashable] | None = [] if distinct else None
+        self.counts: dict[Hashable, int] | None = {} if distinct else None
+        self.head = 0  # first retained entry
+        self.win = 0  # first entry inside the window of the newest entry
+        self.qty = 0.0
+        self.amt = 0.0
+        self.bucket: int | None = None  # the sweep bucket of the newest entry
+
+    def _leave_window(self, index: int) -> None:
+        self.qty -= self.qtys[index]
+        self.amt -= self.amts[index]
+        counts = self.counts
+        if counts is not None:
+            value = self.vals[index]  # type: ignore[index]
+            left = counts[value] - 1
+            if left:
+                counts[value] = left
+            else:
+                del counts[value]
+
+    def _enter_window(self, qty: float, amt: float, value: Hashable) -> None:
+        self.qty += qty
+        self.amt += amt
+        counts = self.counts
+        if counts is not None:
+            counts[value] = counts.get(value, 0) + 1
+
+    def evict(self, cut: float) -> None:
+        """Drop entries at or before ``cut`` (they left the window and the grace)."""
+        times, head = self.times, self.head
+        end = len(times)
+        while head < end and times[head] <= cut:
+            if head >= self.win:
+                self._leave_window(head)
+                self.win = head + 1
+            head += 1
+        self.head = head
+        if head > 32 and head * 2 > end:
+            del times[:head], self.qtys[:head], self.amts[:head]
+            if self.vals is not None:
+                del self.vals[:head]
+            self.win -= head
+            self.head = 0
+
+
+class VelocityWindow:
+    """Sliding-window aggregates of length ``length`` seconds, per key."""
+
+    def __init__(self, length: float, *, distinct: bool = False, grace: float = 300.0):
+        if length <= 0:
+            raise ValueError("window length must be positive")
+        self.length = float(length)
+        self.grace = float(grace)
+        self.distinct = distinct
+        self.watermark = float("-inf")
+        # A key seen once holds a bare (t, qty, amount, value) tuple - most keys
+        # in real traffic are - and becomes a _Series on its second order.
+        self._series: dict[Hashable, _Series | tuple] = {}
+        self._bucket_width = max(1.0, (self.length + self.grace) / 4)
+        self._buckets: dict[int, set[Hashable]] = {}
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def entries(self) -> int:
+        """Entries currently held (window plus grace), over all keys."""
+        return sum(1 if type(s) is tuple else len(s.times) - s.head for s in self._series.values())
+
+    def add(self, key: Hashable, t: float, qty: float = 1, amount: float = 0.0, value: Hashable = None) -> Aggregate:
+        """Record one order for ``key`` at time ``t``; return its window's aggregate.
+
+        ``value`` is what the distinct count counts (e.g. the account id) when
+        the window was made with ``distinct=True``.  The caller makes sure each
+        order is added once per key.
+        """
+        if t > self.watermark:
+            self.watermark = t
+        series = self._series.get(key)
+        if series is None:
+            self._series[key] = (t, qty, amount, value)
+            bucket = int(t // self._bucket_width)
+            keys = self._buckets.get(bucket)
+            if keys is None:
+                keys = self._buckets[bucket] = set()
+            keys.add(key)
+            return Aggregate(1, qty, amount, 1 if self.distinct else 0)
+        if type(series) is tuple:
+            series = self._promote(key, series)
+        times = series.times
+        if series.head == len(times) or t >= times[-1]:
+            bucket = int(t // self._bucket_width)
+            if bucket != series.bucket:
+                self._refile(key, series, bucket)
+            return self._append(series, t, qty, amount, value)
+        return self._insert_late(series, t, qty, amount, value)
+
+    def _promote(self, key: Hashable, single: tuple) -> _Series:
+        series = _Series(self.distinct)
+        t, qty, amount, value = single
+        series.bucket = int(t // self._bucket_width)
+        self._series[key] = series
+        self._append(series, t, qty, amount, value)
+        return series
+
+    def _refile(self, key: Hashable, series: _Series, bucket: int) -> None:
+        if series.bucket is not None:
+            old = self._buckets.get(series.bucket)
+            if old is not None:
+                old.discard(key)
+        keys = self._buckets.get(bucket)
+        if keys is None:
+            keys = self._buckets[bucket] = set()
+        keys.add(key)
+        series.bucket = bucket
+
+    def _append(self, s: _Series, t: float, qty: float, amount: float, value: Hashable) -> Aggregate:
+        times = s.times
+        times.append(t)
+        s.qtys.append(qty)
+        s.amts.append(amount)
+        if s.vals is not None:
+            s.vals.append(value)
+        s._enter_window(qty, amount, value)
+        start = t - self.length
+        win = s.win
+        while times[win] <= start:
+            s._leave_window(win)
+            win += 1
+        s.win = win
+        if times[s.head] <= start - self.grace:
+            s.evict(start - self.grace)
+        counts = s.counts
+        return Aggregate(len(times) - s.win, s.qty, s.amt, len(counts) if counts is not None else 0)
+
+    def _insert_late(self, s: _Series, t: float, qty: float, amount: float, value: Hashable) -> Aggregate:
+        times = s.times
+        pos = bisect_right(times, t, s.head)
+        times.insert(pos, t)
+        s.qtys.insert(pos, qty)
+        s.amts.insert(pos, amount)
+        if s.vals is not None:
+            s.vals.insert(pos, value)
+        if pos < s.win:
+            s.win += 1  # landed before the newest entry's window
+        else:
+            s._enter_window(qty, amount, value)
+        lo = bisect_right(times, t - self.length, s.head, pos)
+        hi = pos + 1
+        vals = s.vals
+        return Aggregate(
+            hi - lo,
+            sum(s.qtys[lo:hi]),
+            sum(s.amts[lo:hi]),
+            len(set(vals[lo:hi])) if vals is not None else 0,
+        )
+
+    def peek(self, key: Hashable, t: float) -> Aggregate:
+        """The aggregate over ``(t - length, t]`` for ``key`` without adding anything."""
+        s = self._series.get(key)
+        if s is None:
+            return Aggregate(0, 0.0, 0.0, 0)
+        if type(s) is tuple:
+            if t - self.length < s[0] <= t:
+                return Aggregate(1, s[1], s[2], 1 if self.distinct else 0)
+            return Aggregate(0, 0.0, 0.0, 0)
+        times = s.times
+        lo = bisect_right(times, t - self.length, s.head)
+        hi = bisect_right(times, t, lo)
+        vals = s.vals
+        return Aggregate(
+            hi - lo,
+            sum(s.qtys[lo:hi]),
+            sum(s.amts[lo:hi]),
+            len(set(vals[lo:hi])) if vals is not None else 0,
+        )
+
+    def sweep(self) -> int:
+        """Drop the keys whose newest entry left the window and the grace; returns how many."""
+        cut = self.watermark - self.length - self.grace
+        width = self._bucket_width
+        dropped = 0
+        for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
+            for key in self._buckets.pop(bucket):
+                series = self._series.get(key)
+                if series is None:
+                    continue
+                newest = int(series[0] // width) if type(series) is tuple else series.bucket
+                if newest == bucket:
+                    del self._series[key]
+                    dropped += 1
+        return dropped
