@@ -17,7 +17,8 @@ import os
 import platform
 import resource
 import time
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Iterator
 
 import orjson
 
@@ -86,4 +87,38 @@ def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[s
         "replay_to_parse_ratio": round(replay_rate / parse_rate, 3) if parse_rate else 0.0,
         "state": engine.state_size(),
         "peak_rss_mib": {"after_parse": rss_after_parse, "after_replay": _peak_rss_mib()},
+    }
+
+
+def shifted_days(orders_per_day: int, days: int, seed: int = 0) -> Iterator[bytes]:
+    """``days`` consecutive simulated days (a new seed each), as JSONL lines in time order."""
+    from .simulate import simulate
+
+    for day in range(days):
+        shift = timedelta(days=day)
+        for event in simulate(orders_per_day, seed + day):
+            event["order_id"] = f"d{day}-{event['order_id']}"
+            for field in ("event_time", "account_created_at"):
+                if field in event:
+                    event[field] = (datetime.fromisoformat(event[field]) + shift).isoformat(timespec="milliseconds")
+            yield orjson.dumps(event)
+
+
+def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, Any]:
+    """Peak RSS of a replay of ``orders`` spread over ``days`` days (generated in process)."""
+    from .cli import load_engine
+    from .replay import replay
+
+    engine = load_engine(rules)
+    baseline = _peak_rss_mib()
+    per_day = orders // days
+    records = ((f"day:{n}", line) for n, line in enumerate(shifted_days(per_day, days)))
+    report = replay(engine, records)
+    return {
+        "orders": report.orders,
+        "days": days,
+        "orders_per_day": per_day,
+        "peak_rss_mib": _peak_rss_mib(),
+        "rss_before_mib": baseline,
+        "state_at_end": engine.state_size(),
     }

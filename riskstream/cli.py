@@ -223,5 +223,16 @@ def bench_replay(input_path: str, rules: str | None, repeat: int) -> None:
     click.echo(orjson.dumps(run(input_path, rules, repeat), option=orjson.OPT_INDENT_2).decode())
 
 
+@bench.command("memory")
+@click.option("--orders", type=int, default=1_000_000, show_default=True)
+@click.option("--days", type=int, default=10, show_default=True, help="spread the orders over this many days")
+@click.option("--rules", type=click.Path(exists=True))
+def bench_memory(orders: int, days: int, rules: str | None) -> None:
+    """Peak RSS of a replay as the input grows: run with --days 1 and --days 10."""
+    from .benchmarks import bench_memory as run
+
+    click.echo(orjson.dumps(run(orders, days, rules), option=orjson.OPT_INDENT_2).decode())
+
+
 if __name__ == "__main__":
     main()

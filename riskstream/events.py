@@ -23,7 +23,8 @@ MAX_EVENT_BYTES = 1_000_000
 MAX_ITEMS = 500
 
 ADDRESS_PARTS = ("country", "region", "city", "district", "street", "postal_code", "recipient")
-OPTIONAL_TEXT = ("ip", "device_id", "user_agent", "phone", "payment_fingerprint", "sale_id", "currency")
+# In the order of the OrderEvent fields they fill.
+OPTIONAL_TEXT = ("currency", "sale_id", "ip", "device_id", "user_agent", "phone", "payment_fingerprint")
 
 
 class EventError(ValueError):
@@ -35,7 +36,7 @@ class EventError(ValueError):
         super().__init__(f"{field}: {problem}" if field else problem)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Item:
     sku: str
     quantity: int
@@ -46,7 +47,7 @@ class Item:
         return self.quantity * self.unit_price
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class OrderEvent:
     """One validated order.  Times are also kept as epoch seconds (``ts``)."""
 
@@ -98,9 +99,15 @@ def parse_order(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -
     data = raw if isinstance(raw, Mapping) else decode(raw)
     get = data.get
 
-    order_id = _required_text(data, "order_id")
-    account_id = _required_text(data, "account_id")
-    event_time = _required_text(data, "event_time")
+    order_id = get("order_id")
+    account_id = get("account_id")
+    event_time = get("event_time")
+    if type(order_id) is not str or not order_id:
+        _required_text(data, "order_id")
+    if type(account_id) is not str or not account_id:
+        _required_text(data, "account_id")
+    if type(event_time) is not str:
+        _required_text(data, "event_time")
     ts = parse_time(event_time, "event_time")
 
     created = get("account_created_at")
@@ -113,22 +120,19 @@ def parse_order(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -
     elif not _is_number(amount) or amount < 0:
         raise EventError("amount", f"expected a number >= 0, got {amount!r}")
 
-    optional = {}
-    for name in OPTIONAL_TEXT:
+    text = [None] * len(OPTIONAL_TEXT)
+    for n, name in enumerate(OPTIONAL_TEXT):
         value = get(name)
         if value is not None:
-            optional[name] = _text(value, name)
+            if type(value) is not str:
+                _text(value, name)
+            text[n] = value
+    address = get("shipping_address")
+    if address is not None and type(address) is not str:
+        address = _address(address)
 
     return OrderEvent(
-        order_id=order_id,
-        event_time=event_time,
-        ts=ts,
-        account_id=account_id,
-        items=items,
-        amount=float(amount),
-        account_created_ts=created_ts,
-        shipping_address=_address(get("shipping_address")),
-        **optional,
+        order_id, event_time, ts, account_id, items, float(amount), created_ts, *text, address  # type: ignore[arg-type]
     )
 
 
@@ -144,6 +148,7 @@ def parse_time(text: str, field: str) -> float:
 
 
 _MISSING = object()
+_INF = float("inf")
 
 
 def _is_number(value: Any) -> bool:
@@ -168,32 +173,45 @@ def _required_text(data: Mapping[str, Any], field: str) -> str:
 
 
 def _items(value: Any) -> tuple[Item, ...]:
-    if value is _MISSING or value is None:
-        raise EventError("items", "required field is missing")
-    if not isinstance(value, list):
+    if type(value) is not list:
+        if value is _MISSING or value is None:
+            raise EventError("items", "required field is missing")
         raise EventError("items", f"expected a list, got {type(value).__name__}")
     if not value:
         raise EventError("items", "needs at least one item")
     if len(value) > MAX_ITEMS:
         raise EventError("items", f"{len(value)} items exceed the limit of {MAX_ITEMS}")
     out = []
-    for n, entry in enumerate(value):
-        where = f"items[{n}]"
-        if not isinstance(entry, dict):
-            raise EventError(where, f"expected an object, got {type(entry).__name__}")
-        sku = entry.get("sku")
-        if not isinstance(sku, str) or not sku:
-            raise EventError(f"{where}.sku", "expected a non-empty string")
-        quantity = entry.get("quantity")
-        if not isinstance(quantity, int) or isinstance(quantity, bool):
-            raise EventError(f"{where}.quantity", f"expected an integer >= 1, got {quantity!r}")
-        if quantity < 1:
-            raise EventError(f"{where}.quantity", f"must be >= 1, got {quantity}")
-        price = entry.get("unit_price")
-        if not _is_number(price) or price < 0:
-            raise EventError(f"{where}.unit_price", f"expected a number >= 0, got {price!r}")
-        out.append(Item(sku, quantity, float(price)))
+    for entry in value:
+        if type(entry) is dict:
+            sku = entry.get("sku")
+            quantity = entry.get("quantity")
+            price = entry.get("unit_price")
+            if (
+                type(sku) is str and sku
+                and type(quantity) is int and quantity >= 1
+                and (type(price) is float or type(price) is int) and 0 <= price < _INF
+            ):
+                out.append(Item(sku, quantity, float(price)))
+                continue
+        _item_error(len(out), entry)
     return tuple(out)
+
+
+def _item_error(n: int, entry: Any) -> None:
+    """Raise the precise error for an item that failed the fast check."""
+    where = f"items[{n}]"
+    if not isinstance(entry, dict):
+        raise EventError(where, f"expected an object, got {type(entry).__name__}")
+    sku = entry.get("sku")
+    if not isinstance(sku, str) or not sku:
+        raise EventError(f"{where}.sku", "expected a non-empty string")
+    quantity = entry.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise EventError(f"{where}.quantity", f"expected an integer >= 1, got {quantity!r}")
+    if quantity < 1:
+        raise EventError(f"{where}.quantity", f"must be >= 1, got {quantity}")
+    raise EventError(f"{where}.unit_price", f"expected a number >= 0, got {entry.get('unit_price')!r}")
 
 
 def _address(value: Any) -> str | dict[str, str] | None:

@@ -8,8 +8,10 @@ fatal; duplicates of an order id are decided once.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -105,6 +107,25 @@ def decide_records(
         yield data, decision
 
 
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while deciding.
+
+    Engine state is millions of small long-lived containers without cycles;
+    the cyclic collector re-walking them as they grow costs about a sixth of
+    the run.  Reference counting still frees everything as usual.
+    """
+    old = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
 def replay(
     engine: DecisionEngine,
     records: Iterable[tuple[str, Any]],
@@ -117,8 +138,9 @@ def replay(
     report = ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=engine.version)
     started = time.perf_counter()
     dumps = orjson.dumps
-    for _, decision in decide_records(engine, records, report, label_field, group_field):
-        if write is not None:
-            write(dumps(decision.to_dict()) + b"\n")
+    with fewer_collections():
+        for _, decision in decide_records(engine, records, report, label_field, group_field):
+            if write is not None:
+                write(dumps(decision.to_dict()) + b"\n")
     report.seconds = time.perf_counter() - started
     return report

@@ -185,7 +185,7 @@ class VelocityCheck(Check):
         if not aggregates or (self.gate is not None and self.gate.select(view) is None):
             return None
         metric = self.metric
-        value = max(a[metric] for a in aggregates)
+        value = aggregates[0][metric] if len(aggregates) == 1 else max(a[metric] for a in aggregates)
         if value > self.above:
             return self.reason(_number(value), self.above, self.window, self.key)
         return None
@@ -211,7 +211,7 @@ class PurchaseLimitCheck(Check):
         limit = self.limits.get(view.sale.id)
         if limit is None or (self.gate is not None and self.gate.select(view) is None):
             return None
-        value = max(a.quantity for a in aggregates)
+        value = aggregates[0].quantity if len(aggregates) == 1 else max(a.quantity for a in aggregates)
         if value > limit:
             return self.reason(_number(value), limit, "sale", self.key)
         return None
@@ -235,6 +235,7 @@ class ListCheck(Check):
         self.entity = entity_list.entity
         self.networks: dict[tuple[int, int], set[int]] = {}  # (version, prefix length) -> network numbers
         self.members: set[str] = set()
+        self._ip_hits: dict[str, bool] = {}
         for entry in entity_list.entries:
             if self.entity == "ip":
                 net = ipaddress.ip_network(entry.strip(), strict=False)
@@ -251,7 +252,14 @@ class ListCheck(Check):
             return None
         if self.entity == "ip":
             raw = view.event.ip
-            if raw is None or not _ip_listed(raw, self.networks):
+            if raw is None or not self.networks:
+                return None
+            hit = self._ip_hits.get(raw)
+            if hit is None:
+                if len(self._ip_hits) >= 100_000:
+                    self._ip_hits.clear()
+                hit = self._ip_hits[raw] = _ip_listed(raw, self.networks)
+            if not hit:
                 return None
         else:
             value = view.entity(_LIST_KINDS[self.entity])

@@ -167,5 +167,13 @@ class DecisionEngine:
         }
 
 
+_second_text: tuple[int, str] = (-1, "")
+
+
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC text with milliseconds; the text of the second is reused."""
+    global _second_text
+    second = int(epoch // 1)
+    if second != _second_text[0]:
+        _second_text = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second_text[1]}.{int((epoch - second) * 1000):03d}Z"
