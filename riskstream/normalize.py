@@ -1,0 +1,526 @@
+"""Canonical keys for the entities an order touches: IP, phone, shipping address.
+
+Every function here runs on the per-order hot path, so each one has a fast path
+for the common shape of its input and a bounded LRU cache where values repeat.
+
+* :func:`ip_key` / :func:`ip_prefix` -- canonical IPv4/IPv6 text and the /24 or
+  /64 network an address belongs to.
+* :func:`phone_key` -- E.164 text (``"+8613800138000"``); Chinese mobiles in the
+  usual shapes skip the ``phonenumbers`` parser but give exactly its result.
+* :func:`address_key` -- canonical shipping-address text for Chinese and
+  Western addresses, from a string or from the structured object form.
+* :func:`pseudonym` -- keyed BLAKE2b pseudonym of a (canonical) value, used
+  wherever state, changelogs or logs would otherwise hold the raw value.
+
+All key functions return ``None`` for input they cannot make sense of, and
+never raise on arbitrary text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Mapping
+from functools import lru_cache
+
+import phonenumbers
+
+__all__ = [
+    "address_key",
+    "address_text",
+    "ip_key",
+    "ip_prefix",
+    "phone_key",
+    "pseudonym",
+]
+
+_CACHE_SIZE = 65_536
+
+
+# --------------------------------------------------------------------------- IP
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# Canonical dotted quad (no leading zeros, no spaces): the key is the input.
+_IPV4_CANONICAL = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
+
+_IPV4_MAX = 1 << 32
+_IPV6_MAX = 1 << 128
+
+
+def _ip_text_from_int(n: int) -> str | None:
+    if n < 0:
+        return None
+    if n < _IPV4_MAX:
+        return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+    if n < _IPV6_MAX:
+        addr = ipaddress.IPv6Address(n)
+        mapped = addr.ipv4_mapped
+        return str(mapped) if mapped is not None else str(addr)
+    return None
+
+
+def _int_or_none(ip: object) -> int | None:
+    """An integer address from int-like input (bool excluded), else None."""
+    if isinstance(ip, bool):
+        return None
+    if isinstance(ip, int):
+        return ip
+    index = getattr(type(ip), "__index__", None)  # numpy integers and the like
+    if index is None:
+        return None
+    try:
+        return index(ip)
+    except Exception:
+        return None
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _ip_key_text(text: str) -> str | None:
+    s = text.strip()
+    if s.startswith("[") and s.endswith("]"):  # "[2001:db8::1]"
+        s = s[1:-1]
+    if "%" in s:  # a zone id ("fe80::1%eth0") is meaningful only on its host
+        s = s.partition("%")[0]
+    try:
+        addr = ipaddress.ip_address(s)
+    except ValueError:
+        return None
+    if addr.version == 6:
+        mapped = addr.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+    return str(addr)
+
+
+def ip_key(ip: str | int) -> str | None:
+    """Canonical text of an IPv4 or IPv6 address, or None if unparseable.
+
+    IPv6 comes back compressed and lower-case; IPv4-mapped IPv6
+    (``"::ffff:1.2.3.4"``) comes back as the IPv4 address. An integer below
+    2**32 is an IPv4 address, a larger one (below 2**128) an IPv6 address.
+    Surrounding whitespace, ``[...]`` brackets and a zone id are ignored.
+    IPv4 with leading zeros (``"01.2.3.4"``) is rejected, like :mod:`ipaddress`.
+    """
+    if isinstance(ip, str):
+        if _IPV4_CANONICAL(ip):
+            return ip
+        return _ip_key_text(ip)
+    n = _int_or_none(ip)
+    return None if n is None else _ip_text_from_int(n)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _prefix_of_key(key: str) -> str:
+    if ":" in key:
+        net = int(ipaddress.IPv6Address(key)) >> 64 << 64
+        return f"{ipaddress.IPv6Address(net)}/64"
+    return key[: key.rindex(".")] + ".0/24"
+
+
+def ip_prefix(ip: str | int) -> str | None:
+    """The /24 network of an IPv4 address or the /64 of an IPv6 address.
+
+    ``"10.1.2.3"`` -> ``"10.1.2.0/24"``; ``"2001:db8:1:2::5"`` ->
+    ``"2001:db8:1:2::/64"``; IPv4-mapped IPv6 gives the IPv4 /24.
+    None if the address is unparseable.
+    """
+    if isinstance(ip, str) and _IPV4_CANONICAL(ip):
+        return ip[: ip.rindex(".")] + ".0/24"
+    key = ip_key(ip)
+    if key is None:
+        return None
+    return _prefix_of_key(key)
+
+
+# ------------------------------------------------------------------------ phone
+
+# Separators people and forms put into phone numbers; removed before the
+# fast-path shape check (anything else goes to the library).
+_PHONE_SEPARATORS = str.maketrans(
+    "", "", " -.()\t\u00a0\u3000\u2010\u2011\u2012\u2013\u2014\u2212"
+)
+_POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
+_E164 = phonenumbers.PhoneNumberFormat.E164
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _phone_key_library(phone: str, region: str) -> str | None:
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number_with_reason(number) != _POSSIBLE:
+        return None
+    return phonenumbers.format_number(number, _E164)
+
+
+def _cn_mobile_fast(phone: str) -> str | None:
+    """E.164 for a Chinese mobile in the usual shapes, None if not that shape.
+
+    Accepted (after removing separators): ``1[3-9]`` + 9 digits, optionally
+    preceded by ``86``, ``0086`` or ``+86``. Bare numbers starting ``179`` are
+    left to the library: with region CN, ``179xx`` is a carrier prefix and
+    ``179xx00`` an international dialling prefix, so the library may read them
+    differently. For every accepted shape the library yields ``"+86" + the 11
+    digits`` (checked in the tests against the library on generated numbers).
+    """
+    d = phone.translate(_PHONE_SEPARATORS)
+    n = len(d)
+    if n == 11:
+        if d.startswith("179"):
+            return None
+        tail = d
+    elif n == 13 and d.startswith("86"):
+        tail = d[2:]
+    elif n == 14 and d.startswith("+86"):
+        tail = d[3:]
+    elif n == 15 and d.startswith("0086"):
+        tail = d[4:]
+    else:
+        return None
+    if tail[0] == "1" and "3" <= tail[1] <= "9" and tail.isdigit() and tail.isascii():
+        return "+86" + tail
+    return None
+
+
+def phone_key(phone: str, region: str = "CN") -> str | None:
+    """E.164 text of a phone number (``"+8613800138000"``), or None.
+
+    Numbers without a country code are read in ``region`` (ISO 3166 alpha-2,
+    default CN). None when the text is not a phone number or not a *possible*
+    one (wrong length for its country, or dialable only locally without an area
+    code). Possibility, not validity: assignments of number ranges change with
+    library releases, lengths almost never do. Extensions are dropped.
+    """
+    if not isinstance(phone, str):
+        if isinstance(phone, int) and not isinstance(phone, bool):
+            phone = str(phone)
+        else:
+            return None
+    if region == "CN":
+        fast = _cn_mobile_fast(phone)
+        if fast is not None:
+            return fast
+    elif isinstance(region, str):
+        region = region.upper()
+    else:
+        return None
+    return _phone_key_library(phone, region)
+
+
+# ---------------------------------------------------------------------- address
+
+# CJK ideographs and the scripts written without spaces between words; spaces
+# next to these are dropped, spaces between other words are kept (one each).
+_IDEO = "\u2e80-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+
+_BRACKET_NOTE = re.compile(
+    r"[(\[{【〔〖「『][^()\[\]{}【】〔〕〖〗「」『』]*[)\]}】〕〗」』]"
+)
+_OPEN_BRACKETS = frozenset("([{【〔〖「『")
+
+# "3#楼" / "3#502" (Chinese shorthand for 号); "#4", "Apt #4" (Western unit).
+_HASH_AFTER_DIGIT = re.compile(r"(?<=[0-9])#")
+_HASH_UNIT = re.compile(r"(?:\b(?:apartment|apt|unit|flat|suite|ste)\b\.?\s*)?#\s*(?=[0-9a-z])")
+
+_NON_WORD = re.compile(r"[\W_]+")
+_SPACE_NEAR_IDEO = re.compile(rf"(?<=[{_IDEO}]) | (?=[{_IDEO}])")
+
+# A Western unit designator with its identifier. The identifier must hold a
+# digit or be a single letter, so "Flat Rock Road" is left alone.
+_WEST_UNIT = re.compile(
+    r"\b(?:apartment|apt|unit|flat|suite|ste) (?:(?:no|number) )?"
+    r"([0-9][0-9a-z]*|[a-z][0-9][0-9a-z]*|[a-z])\b"
+)
+_WEST_UNIT_WORDS = ("apartment", "apt", "unit", "flat", "suite", "ste")
+
+_WEST_WORDS = {
+    "street": "st",
+    "road": "rd",
+    "avenue": "ave",
+    "av": "ave",
+    "boulevard": "blvd",
+    "drive": "dr",
+    "lane": "ln",
+    "court": "ct",
+    "place": "pl",
+    "square": "sq",
+    "terrace": "ter",
+    "highway": "hwy",
+    "parkway": "pkwy",
+    "circle": "cir",
+    "crescent": "cres",
+    "saint": "st",
+    "floor": "fl",
+    "building": "bldg",
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
+}
+# Provincial-level divisions. The suffix (省, 市, 自治区, ...) is optional in
+# addresses and dropped from the key.
+_PROVINCES = (
+    "北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|"
+    "湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门"
+)
+_PROVINCE_SUFFIXES = "省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区"
+# Name characters of a city or district: ideographs except the suffixes
+# 区 (U+533A), 县 (U+53BF), 市 (U+5E02) and 省 (U+7701).
+_NAME = "[\u4e00-\u5339\u533b-\u53be\u53c0-\u5e01\u5e03-\u7700\u7702-\u9fff]"
+# Province, then (optionally) the municipality repeated as its own city
+# (北京市北京市, 吉林省吉林市) or the 市辖区 placeholder, a city "X市" and a
+# district "X区" / "X县" / county-level "X市". Groups: province, city, district.
+_ADMIN_AFTER_PROVINCE = re.compile(
+    rf"({_PROVINCES})(?:{_PROVINCE_SUFFIXES})?(?:\1市?)?(?:市辖区)?"
+    rf"(?:({_NAME}{{2,4}}?)市)?(?:({_NAME}{{1,4}}?)[区县市])?"
+)
+# Without a province in front, a leading "X市" is a city only when a district
+# follows, so "...超市..." at the start of a street address is not touched.
+_ADMIN_CITY_FIRST = re.compile(rf"({_NAME}{{2,4}}?)市({_NAME}{{1,4}}?)[区县市]")
+
+_CN_DIGITS = {
+    "零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4,
+    "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
+}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_NUMERAL_CHARS = frozenset(_CN_DIGITS) | frozenset(_CN_UNITS)
+# Words that make the number in front of them the number of a place: house
+# number, building, entrance, room, floor, lane, phase, village group. Roads
+# and streets are not among them: "八一路" and "五四大街" are names.
+_PLACE_UNITS = "号|栋|幢|座|单元|室|房|层|楼|弄|期|组"
+_CN_NUMERAL = re.compile(rf"([零〇一幺二两三四五六七八九十百千]+)(?={_PLACE_UNITS})")
+# "第3栋" == "3栋" (after numerals: "第三栋" -> "第3栋" -> "3栋").
+_ORDINAL_DIGITS = re.compile(rf"第+(?=[0-9]+(?:{_PLACE_UNITS}))")
+
+_BUILDING = re.compile(r"(?<=[0-9a-z])(?:号楼|幢|座)")
+_ROOM = re.compile(r"(?<=[0-9a-z])(?:房间|房)")
+_ASCII_DIGITS = "0123456789"
+_ROOM_AFTER = ("单元", "栋", "层", "楼")
+_HAS_LATIN = re.compile(r"[a-z]").search
+
+_CANONICAL_CHARS = re.compile(r"[0-9a-z \u4e00-\u9fff]*").fullmatch
+
+
+def _cn_number(m: re.Match[str]) -> str:
+    return _cn_number_text(m.group(1))
+
+
+@lru_cache(maxsize=4096)
+def _cn_number_text(text: str) -> str:
+    if not any(c in _CN_UNITS for c in text):  # positional: 五零二 -> 502
+        return "".join(str(_CN_DIGITS[c]) for c in text)
+    total = 0
+    digit = -1
+    last_unit = 1
+    zero = False
+    for c in text:
+        unit = _CN_UNITS.get(c)
+        if unit is not None:
+            total += (digit if digit >= 0 else 1) * unit
+            digit = -1
+            last_unit = unit
+            zero = False
+        else:
+            d = _CN_DIGITS[c]
+            if d == 0:
+                zero = True
+            else:
+                digit = d
+    if digit >= 0:
+        # Colloquial "一百一" is 110 and "三千二" is 3200; "一百零一" is 101.
+        total += digit * (last_unit // 10 if last_unit >= 100 and not zero else 1)
+    return str(total)
+
+
+def _admin_once(s: str) -> str:
+    """Drop the suffixes of the leading province, city and district names."""
+    m = _ADMIN_AFTER_PROVINCE.match(s) or _ADMIN_CITY_FIRST.match(s)
+    if m is None:
+        return s
+    out = "".join([g for g in m.groups() if g])
+    end = m.end()
+    if end == len(out):  # nothing dropped
+        return s
+    return out + s[end:]
+
+
+def _strip_admin(s: str) -> str:
+    # Iterate to a fixed point so that the key of a key is the key itself.
+    while True:
+        t = _admin_once(s)
+        if t == s:
+            return s
+        s = t
+
+
+def _fold(s: str) -> str:
+    if s.isascii():
+        return s.lower()
+    s = unicodedata.normalize("NFKC", s).casefold()
+    for _ in range(4):  # casefold may denormalise a few characters
+        if unicodedata.is_normalized("NFKC", s):
+            break
+        s = unicodedata.normalize("NFKC", s).casefold()
+    return s
+
+
+def _canonical_address(s: str) -> str:
+    s = _fold(s)
+
+    # Delivery notes in brackets: "(放门口)", "（周末送货）", "【...】", "[...]".
+    if not _OPEN_BRACKETS.isdisjoint(s):
+        n = 1
+        while n:  # innermost first, for nested brackets
+            s, n = _BRACKET_NOTE.subn(" ", s)
+
+    if "#" in s:
+        s = _HASH_AFTER_DIGIT.sub("号", s)
+        s = _HASH_UNIT.sub(" apt ", s)
+
+    # Punctuation and runs of whitespace become one space; no space next to
+    # Chinese text.
+    if not s.isalnum():
+        s = _NON_WORD.sub(" ", s)
+        if " " in s:
+            s = _SPACE_NEAR_IDEO.sub("", s).strip()
+        if not s:
+            return s
+
+    latin = _HAS_LATIN(s) is not None
+    if latin and any(w in s for w in _WEST_UNIT_WORDS):
+        # Western unit ("Apt 4", "Flat 4", "#4") goes to the end as "apt 4",
+        # so the unit before or after the street gives one key.
+        units = _WEST_UNIT.findall(s)
+        if units:
+            rest = s
+            found = units
+            while found:  # removing a unit can bring two words together
+                rest = _WEST_UNIT.sub(" ", rest)
+                rest = _SPACE_NEAR_IDEO.sub("", " ".join(rest.split()))
+                found = _WEST_UNIT.findall(rest)
+                units += found
+            tail = " ".join("apt " + u for u in units)
+            s = _SPACE_NEAR_IDEO.sub("", f"{rest} {tail}") if rest else tail
+
+    if "\u4e00" <= s[0] <= "\u9fff":
+        s = _strip_admin(s)
+
+    if not _CN_NUMERAL_CHARS.isdisjoint(s):
+        s = _CN_NUMERAL.sub(_cn_number, s)
+    if "第" in s:
+        n = 1
+        while n:  # "第0第0室": dropping one 第 can expose another
+            s, n = _ORDINAL_DIGITS.subn("", s)
+    if "号楼" in s or "幢" in s or "座" in s:
+        s = _BUILDING.sub("栋", s)
+    if "房" in s:
+        s = _ROOM.sub("室", s)
+    if s[-1] in _ASCII_DIGITS:
+        # "3栋2单元502" -> "3栋2单元502室": a bare number after an entrance,
+        # building or floor at the end of the address is the room.
+        head = s.rstrip(_ASCII_DIGITS)
+        if head.endswith(_ROOM_AFTER):
+            s += "室"
+
+    if latin and " " in s:
+        # Street words of space-separated Western text: "street" -> "st".
+        s = " ".join([_WEST_WORDS.get(w, w) for w in s.split(" ")])
+    return s
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _address_key_text(text: str) -> str | None:
+    s = _canonical_address(text)
+    if not _CANONICAL_CHARS(s):
+        # Scripts beyond Latin and CJK: normalise to a fixed point so that the
+        # key of a key is the key itself.
+        for _ in range(8):
+            t = _canonical_address(s)
+            if t == s:
+                break
+            s = t
+    return s or None
+
+
+_ADDRESS_PARTS_BIG_FIRST = ("region", "city", "district", "street")
+_ADDRESS_PARTS_SMALL_FIRST = ("street", "district", "city", "region")
+_HAS_IDEO = re.compile(rf"[{_IDEO}]").search
+
+
+def address_text(address: Mapping[str, str | None]) -> str:
+    """The text form of a structured address; the key is built from it.
+
+    Only ``region``, ``city``, ``district`` and ``street`` take part (not the
+    recipient, postal code or country: one address is one address whoever
+    receives there). Chinese addresses are joined largest first
+    (``"北京市 海淀区 中关村大街27号"``), Western ones in their own order,
+    street first (``"12 Baker Street, London"``). A string equal to this text
+    gives the same :func:`address_key` as the object.
+    """
+    parts = [address.get(k) for k in _ADDRESS_PARTS_BIG_FIRST]
+    parts = [p.strip() for p in parts if isinstance(p, str) and p.strip()]
+    if any(_HAS_IDEO(p) for p in parts):
+        return " ".join(parts)
+    return ", ".join(reversed(parts))
+
+
+def address_key(address: str | Mapping[str, str | None]) -> str | None:
+    """Canonical text of a shipping address, or None if nothing is left.
+
+    Chinese: full-width folded to half-width, bracketed delivery notes dropped,
+    punctuation and spaces removed, province/city/district suffixes dropped
+    (北京市海淀区 == 北京海淀区), Chinese numerals of a place turned into digits
+    (二十三栋 -> 23栋), building words to one form (号楼/幢/座 -> 栋), rooms to
+    one form (房/房间 -> 室; a bare trailing room number gets 室).
+    Western: case-folded, punctuation off, street words abbreviated
+    (Street -> st, Road -> rd, ...), the unit (Apartment/Apt/Unit/Flat/Suite/#)
+    moved to the end as ``apt N``.
+    Room and flat numbers stay in the key. The object form is keyed through
+    :func:`address_text`.
+    """
+    if isinstance(address, str):
+        return _address_key_text(address)
+    if isinstance(address, Mapping):
+        return _address_key_text(address_text(address))
+    return None
+
+
+# -------------------------------------------------------------------- pseudonym
+
+_PSEUDONYM_PERSON = b"riskstream.pn.v1"  # 16 bytes: BLAKE2b personalisation
+
+
+@lru_cache(maxsize=1024)
+def _pseudonym_hasher(kind: str, key: bytes) -> "hashlib._Hash":
+    if not key:
+        raise ValueError("pseudonym key must not be empty")
+    if len(key) > 64:  # BLAKE2b takes keys of up to 64 bytes
+        key = hashlib.blake2b(key, digest_size=64, person=b"riskstream.key.1").digest()
+    h = hashlib.blake2b(key=key, digest_size=10, person=_PSEUDONYM_PERSON)
+    k = kind.encode("utf-8", "surrogatepass")
+    h.update(len(k).to_bytes(4, "big") + k)  # length prefix: unambiguous domain
+    return h
+
+
+def pseudonym(kind: str, value: str, key: bytes) -> str:
+    """Keyed pseudonym of ``value`` in the domain ``kind``: 20 lower-case hex chars.
+
+    Keyed BLAKE2b (a MAC, like HMAC) with a 10-byte digest. The same value
+    gives different pseudonyms under different kinds ("ip", "phone",
+    "address", ...) and different keys, so pseudonyms can't be joined across
+    entity types, and without the key they can't be reversed by enumerating
+    phone numbers or IPs. Pass the canonical key (:func:`phone_key`, ...), not
+    the raw text, so that variants share a pseudonym. ``key`` must not be empty.
+    """
+    if not isinstance(key, bytes):
+        key = bytes(key)
+    h = _pseudonym_hasher(kind, key).copy()
+    h.update(value.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
