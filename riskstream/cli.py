@@ -172,6 +172,15 @@ def backtest(input_path, new_rules, baseline, label_field, columns, report_path,
     print_comparison(data, show)
 
 
+def _attach_kafka() -> None:
+    from .localkafka.cli import kafka
+
+    main.add_command(kafka)
+
+
+_attach_kafka()
+
+
 @main.group()
 def rules() -> None:
     """Validate rule files and export their schema."""
