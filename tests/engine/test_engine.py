@@ -2,7 +2,7 @@
 
 import pytest
 
-from riskstream import Outcome
+from riskstream import Outcome, parse_order
 from riskstream.testing import FakeClock, engine_for, event
 
 SALE = """
@@ -278,3 +278,33 @@ rules:
     report = replay(engine, records)
     assert report.duplicates == 1 and report.orders == 1
     assert report.actions["hold"] == 1  # "same" + "other": 2 orders, not 3
+
+
+def test_out_of_order_orders_see_exact_windows():
+    engine = engine_for(THRESHOLDS, """
+rules:
+  - {id: acct, velocity: {key: [account], window: 1h}, above: 2, outcome: hold}
+""")
+    seen = []
+    for t in (0, 100, 50, 3650, 3601, 3700):  # 50 and 3601 arrive late
+        d = engine.decide(event(t, account_id="a"))
+        seen.append(d.reasons[0].value if d.reasons else None)
+    # 50 sees (-3550, 50] = {0, 50}, not 100 which is later; 3650 sees (50, 3650] = {100, 3650};
+    # the late 3601 sees (1, 3601] = {50, 100, 3601}; 3700 sees (100, 3700] = {3601, 3650, 3700}
+    assert seen == [None, None, None, None, 3, 3]
+
+
+def test_same_input_same_decisions():
+    from riskstream.engine import DecisionEngine
+    from riskstream.rules import load_ruleset
+    from riskstream.simulate import simulate
+
+    ruleset = load_ruleset("rules")
+
+    def run():
+        engine = DecisionEngine(ruleset, clock=FakeClock())
+        return [engine.decide(parse_order(e)).to_dict() for e in simulate(3000, seed=5)]
+
+    first = run()
+    assert first == run()
+    assert any(d["action"] != "allow" for d in first)
