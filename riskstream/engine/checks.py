@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable
+from typing import Callable, Hashable
 
 from ..decisions import Reason
 from ..events import Item
@@ -103,8 +103,12 @@ class Tracker:
         self.window = VelocityWindow(window_seconds, distinct=self.of is not None, grace=grace)
         self.label = "+".join(self.key)
 
-    def touch(self, view: OrderView) -> list[Aggregate]:
-        """Count the order in its key(s); the aggregates of each key touched."""
+    def touches(self, view: OrderView) -> list[tuple[Hashable, int, float, Hashable]]:
+        """What this order adds to the window: ``(key, quantity, amount, distinct value)`` per key.
+
+        Empty when the order does not qualify or lacks an entity of the key.
+        The stream workers send these to the partition that owns the key.
+        """
         items = self.selector.select(view)
         if items is None:
             return []
@@ -121,27 +125,24 @@ class Tracker:
                     return []
                 parts.append(part)
             key = tuple(parts)
+        value = None
         if self.of is not None:
             value = entity(self.of)
             if value is None:
                 return []
-        else:
-            value = None
+        if not self.per_item:
+            if len(items) == 1 and self.selector.item_filtered:
+                item = items[0]
+                return [(key, item.quantity, item.quantity * item.unit_price, value)]
+            return [(key, sum(i.quantity for i in items), self.selector.amount_of(view, items), value)]
+        prefix = (key,) if self.single is not None else key
+        return [((*prefix, i.sku), i.quantity, i.quantity * i.unit_price, value) for i in items]
+
+    def touch(self, view: OrderView) -> list[Aggregate]:
+        """Count the order in its key(s); the aggregate of each key touched."""
         t = view.event.ts
         add = self.window.add
-        if not self.per_item:
-            if len(items) == 1:
-                item = items[0]
-                qty, amount = item.quantity, item.quantity * item.unit_price
-                if not self.selector.item_filtered:
-                    amount = view.event.amount
-            else:
-                qty, amount = sum(i.quantity for i in items), self.selector.amount_of(view, items)
-            return [add(key, t, qty, amount, value)]
-        parts = [key] if self.single is not None else list(key)
-        return [
-            add((*parts, item.sku), t, item.quantity, item.quantity * item.unit_price, value) for item in items
-        ]
+        return [add(key, t, qty, amount, value) for key, qty, amount, value in self.touches(view)]
 
 
 def tracker_identity(velocity: Velocity, window_seconds: float) -> tuple:

@@ -116,8 +116,20 @@ class DecisionEngine:
             self.watermark = event.ts
             if event.ts >= self._next_sweep:
                 self.sweep()
-        view = OrderView(event, self.sales, self.keys)
-        touched: list[list[Aggregate]] = [t.touch(view) for t in self.trackers]
+        view = self.view(event)
+        return self.conclude(view, [t.touch(view) for t in self.trackers])
+
+    def view(self, event: OrderEvent) -> OrderView:
+        """The order as the rules see it (its sale, flash items, entity keys)."""
+        return OrderView(event, self.sales, self.keys)
+
+    def conclude(self, view: OrderView, touched: list[list[Aggregate]]) -> Decision:
+        """Evaluate every rule given each tracker's aggregates for this order, and decide.
+
+        ``touched[i]`` holds the aggregates tracker ``i`` returned for the order
+        (empty when the order did not qualify).
+        """
+        event = view.event
         active: list[Reason] = []
         shadow: list[Reason] = []
         for check in self.checks:
