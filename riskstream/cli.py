@@ -4,7 +4,10 @@
     riskstream replay INPUT... [--rules PATH] [--label-field NAME] [-o FILE] [--report FILE]
     riskstream backtest INPUT --rules NEW --baseline OLD [--label-field NAME]
     riskstream rules check [PATH] | riskstream rules schema
-    riskstream bench replay INPUT
+    riskstream bench replay INPUT | riskstream bench memory
+    riskstream kafka up | down | status
+    riskstream produce INPUT [--bootstrap B] [--rate N]
+    riskstream decisions [--from-beginning] [--follow | --until-idle S] [-o FILE]
 """
 
 from __future__ import annotations
@@ -172,13 +175,15 @@ def backtest(input_path, new_rules, baseline, label_field, columns, report_path,
     print_comparison(data, show)
 
 
-def _attach_kafka() -> None:
+def _attach_commands() -> None:
     from .localkafka.cli import kafka
+    from .pipeline_cli import decisions, produce
 
-    main.add_command(kafka)
+    for command in (kafka, produce, decisions):
+        main.add_command(command)
 
 
-_attach_kafka()
+_attach_commands()
 
 
 @main.group()

@@ -112,12 +112,16 @@ class DecisionEngine:
     def decide(self, event: OrderEvent) -> Decision:
         """Count the order and decide it.  Call once per order id (see :meth:`seen`)."""
         self._remember(event.order_id, event.ts)
-        if event.ts > self.watermark:
-            self.watermark = event.ts
-            if event.ts >= self._next_sweep:
-                self.sweep()
+        self.observe(event.ts)
         view = self.view(event)
         return self.conclude(view, [t.touch(view) for t in self.trackers])
+
+    def observe(self, ts: float) -> None:
+        """Advance event time to ``ts``; evicts expired state every minute of event time."""
+        if ts > self.watermark:
+            self.watermark = ts
+            if ts >= self._next_sweep:
+                self.sweep()
 
     def view(self, event: OrderEvent) -> OrderView:
         """The order as the rules see it (its sale, flash items, entity keys)."""

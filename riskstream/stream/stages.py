@@ -1,0 +1,196 @@
+"""The three stream stages as plain Python (no Faust): screen, entities, decide.
+
+Orders arrive keyed by account, but an IP's or an address's window needs every
+order that touches it, whatever its account partition.  So the engine's one
+``decide`` is cut where the data must move:
+
+``screen`` (per ``orders`` partition)
+    validates each event (bad ones become dead letters), builds the order's
+    view and its *touches* - one per tracker key it counts in - and routes each
+    touch to the ``risk-touches`` partition that owns the key, and the order's
+    *plan* (the event and how many touches to wait for) to the ``risk-signals``
+    partition that owns the order id.
+``entities`` (per ``risk-touches`` partition)
+    counts each touch in its sliding window and routes the resulting aggregate,
+    a *signal*, to the order's ``risk-signals`` partition.
+``decide`` (per ``risk-signals`` partition)
+    collects an order's plan and signals and, once complete, concludes it with
+    the engine's policy: the same rules, the same record as offline.
+
+Messages carry many touches, plans or signals at once, grouped by destination
+partition, so per-message costs are paid per batch, not per order.  Partitions
+are chosen by a stable hash (CRC-32) of the key, never Python's salted hash.
+
+Each stage is idempotent so at-least-once delivery gives exactly-once results:
+the entities stage remembers which touch batches it has counted (a batch seen
+again is answered from the window, not counted twice) and the decide stage
+keeps each order's decision and publishes the same record again for a replayed
+order.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Iterable
+
+import orjson
+
+from ..decisions import Decision
+from ..engine import Aggregate, DecisionEngine
+from ..events import EventError, decode, parse_order
+
+Touch = list  # [order_id, tracker, touch_no, key, t, qty, amount, value]
+Signal = list  # [order_id, touch_no, count, quantity, amount, distinct]
+
+
+def partition_of(key: str | bytes, partitions: int) -> int:
+    """The partition that owns ``key``: CRC-32, stable across processes and machines."""
+    data = key.encode() if isinstance(key, str) else key
+    return zlib.crc32(data) % partitions
+
+
+def _key_text(key: Hashable) -> str:
+    return key if isinstance(key, str) else "\x1f".join(map(str, key))  # type: ignore[arg-type]
+
+
+def _key_from_wire(key: Any) -> Hashable:
+    return tuple(key) if isinstance(key, list) else key
+
+
+@dataclass
+class DeadLetter:
+    """A bad event: its original bytes and why it was refused."""
+
+    raw: bytes
+    reason: str
+    field: str | None
+    partition: int
+    offset: int
+
+    def headers(self, topic: str) -> list[tuple[str, bytes]]:
+        return [
+            ("reason", self.reason.encode()),
+            ("field", (self.field or "").encode()),
+            ("source_topic", topic.encode()),
+            ("source_partition", str(self.partition).encode()),
+            ("source_offset", str(self.offset).encode()),
+        ]
+
+
+@dataclass
+class ScreenOutput:
+    touches: dict[int, list[Touch]] = field(default_factory=lambda: defaultdict(list))  # touches partition ->
+    plans: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))  # signals partition ->
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+class Screen:
+    """Validate orders and route their touches and plans."""
+
+    def __init__(self, engine: DecisionEngine, touch_partitions: int, signal_partitions: int):
+        self.engine = engine
+        self.touch_partitions = touch_partitions
+        self.signal_partitions = signal_partitions
+
+    def run(self, messages: Iterable[tuple[bytes | None, int, int]]) -> ScreenOutput:
+        """``messages`` are ``(value, partition, offset)`` from the orders topic."""
+        out = ScreenOutput()
+        engine = self.engine
+        for raw, partition, offset in messages:
+            try:
+                data = decode(raw or b"")
+                event = parse_order(data)
+                view = engine.view(event)
+                touches = [(i, spec) for i, tracker in enumerate(engine.trackers) for spec in tracker.touches(view)]
+            except EventError as exc:
+                out.dead.append(DeadLetter(bytes(raw or b""), exc.problem, exc.field, partition, offset))
+                continue
+            for n, (tracker, (key, qty, amount, value)) in enumerate(touches):
+                text = f"{tracker}\x1e{_key_text(key)}"
+                out.touches[partition_of(text, self.touch_partitions)].append(
+                    [event.order_id, tracker, n, key, event.ts, qty, amount, value]
+                )
+            out.plans[partition_of(event.order_id, self.signal_partitions)].append(
+                {"order": data, "trackers": [tracker for tracker, _ in touches]}
+            )
+        return out
+
+
+class Entities:
+    """Count touches in the windows of the keys this partition owns."""
+
+    def __init__(self, engine: DecisionEngine, signal_partitions: int):
+        self.engine = engine
+        self.signal_partitions = signal_partitions
+
+    def run(self, touches: Iterable[Touch], counted: bool = False) -> dict[int, list[Signal]]:
+        """Signals per ``risk-signals`` partition.  ``counted``: the batch was
+        already counted before a restart; answer from the windows, count nothing."""
+        out: dict[int, list[Signal]] = defaultdict(list)
+        engine = self.engine
+        trackers = engine.trackers
+        for order_id, tracker, n, key, t, qty, amount, value in touches:
+            engine.observe(t)
+            window = trackers[tracker].window
+            key = _key_from_wire(key)
+            agg = window.peek(key, t) if counted else window.add(key, t, qty, amount, value)
+            out[partition_of(order_id, self.signal_partitions)].append([order_id, n, *agg])
+        return out
+
+    def restore(self, touches: Iterable[Touch]) -> None:
+        """Rebuild windows from touch batches counted before a restart."""
+        engine = self.engine
+        trackers = engine.trackers
+        for _, tracker, _, key, t, qty, amount, value in touches:
+            engine.observe(t)
+            trackers[tracker].window.add(_key_from_wire(key), t, qty, amount, value)
+
+
+@dataclass
+class _Pending:
+    plan: dict | None = None
+    signals: dict[int, list] = field(default_factory=dict)
+
+
+class Decide:
+    """Collect each order's plan and signals; conclude complete orders."""
+
+    def __init__(self, engine: DecisionEngine):
+        self.engine = engine
+        self.pending: dict[str, _Pending] = {}
+
+    def run(self, plans: Iterable[dict], signals: Iterable[Signal]) -> list[Decision]:
+        touched_orders: list[str] = []
+        for plan in plans:
+            order_id = plan["order"]["order_id"]
+            self.pending.setdefault(order_id, _Pending()).plan = plan
+            touched_orders.append(order_id)
+        for signal in signals:
+            order_id = signal[0]
+            self.pending.setdefault(order_id, _Pending()).signals[signal[1]] = signal[2:]
+            touched_orders.append(order_id)
+        decided = []
+        for order_id in dict.fromkeys(touched_orders):
+            pending = self.pending.get(order_id)
+            if pending is None or pending.plan is None or len(pending.signals) < len(pending.plan["trackers"]):
+                continue
+            del self.pending[order_id]
+            decided.append(self._conclude(pending))
+        return decided
+
+    def _conclude(self, pending: _Pending) -> Decision:
+        engine = self.engine
+        assert pending.plan is not None
+        view = engine.view(parse_order(pending.plan["order"]))
+        touched: list[list[Aggregate]] = [[] for _ in engine.trackers]
+        # Touch numbers follow tracker order, so rebuilding by touch number
+        # gives each tracker its aggregates in the order the engine made them.
+        for n, tracker in enumerate(pending.plan["trackers"]):
+            touched[tracker].append(Aggregate(*pending.signals[n]))
+        return engine.conclude(view, touched)
+
+
+def encode(value: Any) -> bytes:
+    return orjson.dumps(value)
