@@ -1,0 +1,119 @@
+"""Faust wiring: topics and agents around the stages in :mod:`.stages`.
+
+    orders (by account) --screen--> risk-touches (by key) --entities--> risk-signals (by order id)
+    risk-signals --decide--> risk-decisions (all, by order id) + risk-review (flagged)
+    bad events --> orders-dlq (original bytes; reason, field, source partition/offset in headers)
+
+Agents run with concurrency 1 and read batches (``take_events``); every
+output is routed to an explicit partition chosen by :func:`.stages.partition_of`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+
+from ..cli import load_engine
+from ..topics import Topics
+from .stages import Decide, Entities, Screen
+
+BATCH = 1000
+WITHIN = 0.02  # seconds a batch may wait to fill
+
+
+def create_app(
+    bootstrap: str,
+    *,
+    topics: Topics,
+    data_dir: Path,
+    web_port: int = 6066,
+    rules: str | None = None,
+    app_id: str = "riskstream",
+) -> faust.App:
+    """The worker's app; ``app_id`` names its consumer group and internal topics."""
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        datadir=str(data_dir),
+        web_port=web_port,
+        web_host="127.0.0.1",
+        topic_replication_factor=1,
+        topic_partitions=topics.partitions,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        broker_commit_interval=1.0,
+        producer_linger=0.005,
+        producer_acks=-1,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    orders = app.topic(topics.orders, partitions=topics.partitions, **raw)
+    touches = app.topic(f"{app.conf.id}-touches", partitions=topics.partitions, internal=True, **raw)
+    signals = app.topic(f"{app.conf.id}-signals", partitions=topics.partitions, internal=True, **raw)
+    decisions = app.topic(topics.decisions, partitions=topics.partitions, **raw)
+    review = app.topic(topics.review, partitions=topics.partitions, **raw)
+    dlq = app.topic(topics.dlq, **raw)
+
+    n = topics.partitions
+    screen = Screen(load_engine(rules), n, n)
+    entities = Entities(load_engine(rules), n)
+    decide = Decide(load_engine(rules))
+    app.riskstream_stats = {"orders": 0, "dead": 0, "decisions": 0, "flagged": 0, "latency": []}  # type: ignore[attr-defined]
+    stats: dict[str, Any] = app.riskstream_stats  # type: ignore[attr-defined]
+
+    @app.agent(orders, concurrency=1)
+    async def screen_orders(stream):
+        async for batch in stream.take_events(BATCH, within=WITHIN):
+            out = screen.run((e.value, e.message.partition, e.message.offset) for e in batch)
+            stats["orders"] += len(batch)
+            sent = []
+            for dead in out.dead:
+                stats["dead"] += 1
+                sent.append(await dlq.send(value=dead.raw, headers=dead.headers(topics.orders)))
+            for partition, items in out.touches.items():
+                sent.append(await touches.send(value=orjson.dumps(items), partition=partition))
+            for partition, items in out.plans.items():
+                sent.append(await signals.send(value=orjson.dumps({"plans": items, "sent": time.time()}), partition=partition))
+            await delivered(sent)
+
+    @app.agent(touches, concurrency=1)
+    async def count_touches(stream):
+        async for batch in stream.take_events(64, within=WITHIN):
+            sent = []
+            for event in batch:
+                for partition, items in entities.run(orjson.loads(event.value)).items():
+                    sent.append(await signals.send(value=orjson.dumps({"signals": items}), partition=partition))
+            await delivered(sent)
+
+    @app.agent(signals, concurrency=1)
+    async def decide_orders(stream):
+        async for batch in stream.take_events(64, within=WITHIN):
+            plans: list = []
+            found: list = []
+            for event in batch:
+                message = orjson.loads(event.value)
+                plans.extend(message.get("plans", ()))
+                found.extend(message.get("signals", ()))
+            sent = []
+            for decision in decide.run(plans, found):
+                record = orjson.dumps(decision.to_dict())
+                key = decision.order_id.encode()
+                stats["decisions"] += 1
+                sent.append(await decisions.send(key=key, value=record))
+                if decision.action.flagged:
+                    stats["flagged"] += 1
+                    sent.append(await review.send(key=key, value=record))
+            await delivered(sent)
+
+    return app
+
+
+async def delivered(futures: list) -> None:
+    """Wait until Kafka has every message of a batch, so the batch's input is
+    acknowledged (and its offsets committed) only after its output is safe."""
+    if futures:
+        await asyncio.gather(*futures)

@@ -1,0 +1,33 @@
+"""``riskstream worker``: run a stream worker (any number may run; partitions spread)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from ..topics import Topics, default_bootstrap, ensure_topics
+
+
+@click.command()
+@click.option("--bootstrap", default=None, help="Kafka bootstrap HOST:PORT [default: $RISKSTREAM_BOOTSTRAP or 127.0.0.1:9092]")
+@click.option("--web-port", type=int, default=6066, show_default=True, help="port of the health and metrics endpoints")
+@click.option("--data-dir", type=click.Path(file_okay=False), default="var/worker", show_default=True, help="local state")
+@click.option("--rules", type=click.Path(exists=True), help="rule file or directory [default: ./rules or bundled]")
+@click.option("--app-id", default="riskstream", show_default=True, help="consumer group and internal topic prefix")
+@click.option("--log-level", default="warning", show_default=True)
+def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | None, app_id: str, log_level: str) -> None:
+    """Run a stream worker: decide orders from Kafka and publish decisions."""
+    from faust.worker import Worker
+
+    from .app import create_app
+
+    bootstrap = bootstrap or default_bootstrap()
+    topics = Topics.from_env()
+    ensure_topics(bootstrap, topics)
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    app = create_app(bootstrap, topics=topics, data_dir=path, web_port=web_port, rules=rules, app_id=app_id)
+    logging.getLogger("faust").setLevel(log_level.upper())
+    Worker(app, loglevel=log_level).execute_from_commandline()
