@@ -30,8 +30,9 @@ order.
 
 from __future__ import annotations
 
+import bisect
 import zlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterable
 
@@ -118,57 +119,152 @@ class Screen:
         return out
 
 
+class TouchLedger:
+    """Which touches each key has counted, and when.
+
+    It makes counting idempotent (a touch delivered twice is counted once) and
+    finds the orders a late touch affects: those of the same key with a later
+    time inside the window, whose aggregates just grew.
+    """
+
+    def __init__(self, horizon: float):
+        self.horizon = horizon  # window + grace: older entries are dropped
+        self.keys: dict[tuple[int, Hashable], list[tuple[float, str, int]]] = {}
+        self.counted: set[tuple[str, int]] = set()
+        self.watermark = float("-inf")
+        self._adds = 0
+
+    def seen(self, order_id: str, n: int) -> bool:
+        return (order_id, n) in self.counted
+
+    def record(self, tracker: int, key: Hashable, t: float, order_id: str, n: int) -> bool:
+        """Note a counted touch; True when it arrived late (after a later touch of its key)."""
+        entries = self.keys.get((tracker, key))
+        if entries is None:
+            entries = self.keys[(tracker, key)] = []
+        late = bool(entries) and entries[-1][0] > t
+        if late:
+            bisect.insort(entries, (t, order_id, n))
+        else:
+            entries.append((t, order_id, n))
+        self.counted.add((order_id, n))
+        self.watermark = max(self.watermark, t)
+        self._adds += 1
+        if self._adds % 50_000 == 0:
+            self.sweep()
+        return late
+
+    def later(self, tracker: int, key: Hashable, t: float, length: float) -> list[tuple[float, str, int]]:
+        """Touches of ``key`` with time in ``(t, t + length)``: their windows include ``t``."""
+        entries = self.keys.get((tracker, key), [])
+        lo = bisect.bisect_right(entries, (t, "\uffff", 1 << 30))
+        hi = bisect.bisect_left(entries, (t + length, "", -1))
+        return entries[lo:hi]
+
+    def sweep(self) -> None:
+        cut = self.watermark - self.horizon
+        for key in list(self.keys):
+            entries = self.keys[key]
+            if entries[0][0] > cut:
+                continue
+            keep = bisect.bisect_right(entries, (cut, "\uffff", 1 << 30))
+            for _, order_id, n in entries[:keep]:
+                self.counted.discard((order_id, n))
+            if keep == len(entries):
+                del self.keys[key]
+            else:
+                del entries[:keep]
+
+
 class Entities:
-    """Count touches in the windows of the keys this partition owns."""
+    """Count touches in the windows of the keys this partition owns.
+
+    A touch that arrives after a later touch of its key (orders of one IP
+    reaching this partition from different account partitions out of time
+    order) is counted at its own time, and every later order of the key whose
+    window now holds it gets an updated signal, so final decisions do not
+    depend on arrival order.
+    """
 
     def __init__(self, engine: DecisionEngine, signal_partitions: int):
         self.engine = engine
         self.signal_partitions = signal_partitions
+        longest = max((t.window.length + t.window.grace for t in engine.trackers), default=0.0)
+        self.ledger = TouchLedger(longest)
 
     def run(self, touches: Iterable[Touch], counted: bool = False) -> dict[int, list[Signal]]:
         """Signals per ``risk-signals`` partition.  ``counted``: the batch was
         already counted before a restart; answer from the windows, count nothing."""
         out: dict[int, list[Signal]] = defaultdict(list)
-        engine = self.engine
+        engine, ledger = self.engine, self.ledger
         trackers = engine.trackers
+        partitions = self.signal_partitions
         for order_id, tracker, n, key, t, qty, amount, value in touches:
             engine.observe(t)
             window = trackers[tracker].window
             key = _key_from_wire(key)
-            agg = window.peek(key, t) if counted else window.add(key, t, qty, amount, value)
-            out[partition_of(order_id, self.signal_partitions)].append([order_id, n, *agg])
+            if counted or ledger.seen(order_id, n):
+                agg = window.peek(key, t)
+            else:
+                agg = window.add(key, t, qty, amount, value)
+                if ledger.record(tracker, key, t, order_id, n):
+                    for later_t, later_id, later_n in ledger.later(tracker, key, t, window.length):
+                        update = [later_id, later_n, *window.peek(key, later_t)]
+                        out[partition_of(later_id, partitions)].append(update)
+            out[partition_of(order_id, partitions)].append([order_id, n, *agg])
         return out
 
     def restore(self, touches: Iterable[Touch]) -> None:
         """Rebuild windows from touch batches counted before a restart."""
-        engine = self.engine
+        engine, ledger = self.engine, self.ledger
         trackers = engine.trackers
-        for _, tracker, _, key, t, qty, amount, value in touches:
+        for order_id, tracker, n, key, t, qty, amount, value in touches:
             engine.observe(t)
-            trackers[tracker].window.add(_key_from_wire(key), t, qty, amount, value)
+            key = _key_from_wire(key)
+            if not ledger.seen(order_id, n):
+                trackers[tracker].window.add(key, t, qty, amount, value)
+                ledger.record(tracker, key, t, order_id, n)
 
 
 @dataclass
 class _Pending:
     plan: dict | None = None
     signals: dict[int, list] = field(default_factory=dict)
+    decision: Decision | None = None
 
 
 class Decide:
-    """Collect each order's plan and signals; conclude complete orders."""
+    """Collect each order's plan and signals; conclude complete orders.
 
-    def __init__(self, engine: DecisionEngine):
+    Concluded orders are kept for a while (``keep`` orders): an updated signal
+    for one of them (a late order of a shared key grew its window) concludes it
+    again, and a changed outcome or set of rules is published as a new
+    revision.  Aggregates only grow, so revisions only escalate.
+    """
+
+    def __init__(self, engine: DecisionEngine, keep: int = 200_000):
         self.engine = engine
+        self.keep = keep
         self.pending: dict[str, _Pending] = {}
+        self.done: OrderedDict[str, _Pending] = OrderedDict()
 
     def run(self, plans: Iterable[dict], signals: Iterable[Signal]) -> list[Decision]:
         touched_orders: list[str] = []
         for plan in plans:
             order_id = plan["order"]["order_id"]
+            if order_id in self.done:
+                continue  # a plan delivered again: the order is decided
             self.pending.setdefault(order_id, _Pending()).plan = plan
             touched_orders.append(order_id)
+        revised: list[str] = []
         for signal in signals:
             order_id = signal[0]
+            done = self.done.get(order_id)
+            if done is not None:
+                if done.signals.get(signal[1]) != signal[2:]:
+                    done.signals[signal[1]] = signal[2:]
+                    revised.append(order_id)
+                continue
             self.pending.setdefault(order_id, _Pending()).signals[signal[1]] = signal[2:]
             touched_orders.append(order_id)
         decided = []
@@ -177,7 +273,20 @@ class Decide:
             if pending is None or pending.plan is None or len(pending.signals) < len(pending.plan["trackers"]):
                 continue
             del self.pending[order_id]
-            decided.append(self._conclude(pending))
+            pending.decision = self._conclude(pending)
+            decided.append(pending.decision)
+            self.done[order_id] = pending
+            if len(self.done) > self.keep:
+                self.done.popitem(last=False)
+        for order_id in dict.fromkeys(revised):
+            done = self.done[order_id]
+            before = done.decision
+            assert before is not None
+            after = self._conclude(done)
+            if after.action != before.action or {r.rule for r in after.reasons} != {r.rule for r in before.reasons}:
+                after.revision = before.revision + 1
+                done.decision = after
+                decided.append(after)
         return decided
 
     def _conclude(self, pending: _Pending) -> Decision:

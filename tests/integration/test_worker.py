@@ -91,10 +91,23 @@ def run(kafka_bootstrap, tmp_path_factory):
     return events, decisions, review, dead
 
 
-def test_every_order_gets_exactly_one_decision(run):
+def final(decisions) -> dict[str, dict]:
+    """The last revision per order; revisions count up from 1 and only escalate."""
+    by_order: dict[str, list[dict]] = {}
+    for record in decisions:
+        by_order.setdefault(record.key.decode(), []).append(orjson.loads(record.value))
+    rank = ["allow", "challenge", "review", "hold", "freeze"]
+    for records in by_order.values():
+        records.sort(key=lambda r: r["revision"])
+        assert [r["revision"] for r in records] == list(range(1, len(records) + 1))
+        assert [rank.index(r["action"]) for r in records] == sorted(rank.index(r["action"]) for r in records)
+    return {order: records[-1] for order, records in by_order.items()}
+
+
+def test_every_order_gets_a_decision(run):
     events, decisions, _, _ = run
-    ids = [r.key.decode() for r in decisions]
-    assert sorted(ids) == sorted(e["order_id"] for e in events)
+    decided = final(decisions)
+    assert sorted(decided) == sorted(e["order_id"] for e in events)
     record = orjson.loads(decisions[0].value)
     assert record["schema"] == "riskstream.decision/v1" and record["order_id"] == decisions[0].key.decode()
 
@@ -120,9 +133,7 @@ def test_live_decisions_agree_with_replay(run):
     events, decisions, _, _ = run
     engine = DecisionEngine(load_ruleset(ROOT / "rules"))
     offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in events}
-    live = {r.key.decode(): orjson.loads(r.value)["action"] for r in decisions}
-    agree = sum(live[o] == a for o, a in offline.items()) / len(offline)
-    print(f"live/replay agreement: {agree:.4%}")
-    # Orders of one key that reach the worker out of event-time order across
-    # partitions can see fewer earlier orders than replay does.
-    assert agree >= 0.98
+    live = {order: record["action"] for order, record in final(decisions).items()}
+    differ = [o for o, a in offline.items() if live[o] != a]
+    print(f"live/replay agreement: {1 - len(differ) / len(offline):.4%} ({len(differ)} differ: {differ[:5]})")
+    assert len(differ) <= len(offline) * 0.001
