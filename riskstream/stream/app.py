@@ -20,6 +20,7 @@ import orjson
 
 from ..cli import load_engine
 from ..topics import Topics
+from .recovery import restore_assigned
 from .stages import Decide, Entities, Screen
 
 BATCH = 1000
@@ -52,8 +53,11 @@ def create_app(
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     orders = app.topic(topics.orders, partitions=topics.partitions, **raw)
-    touches = app.topic(f"{app.conf.id}-touches", partitions=topics.partitions, internal=True, **raw)
-    signals = app.topic(f"{app.conf.id}-signals", partitions=topics.partitions, internal=True, **raw)
+    # Internal topics keep a day and a half: more than the longest window plus
+    # the grace, which is what a restarted worker re-reads to rebuild state.
+    kept = {"internal": True, "retention": 36 * 3600.0, "deleting": True, **raw}
+    touches = app.topic(f"{app.conf.id}-touches", partitions=topics.partitions, **kept)
+    signals = app.topic(f"{app.conf.id}-signals", partitions=topics.partitions, **kept)
     decisions = app.topic(topics.decisions, partitions=topics.partitions, **raw)
     review = app.topic(topics.review, partitions=topics.partitions, **raw)
     dlq = app.topic(topics.dlq, **raw)
@@ -62,6 +66,25 @@ def create_app(
     screen = Screen(load_engine(rules), n, n)
     entities = Entities(load_engine(rules), n)
     decide = Decide(load_engine(rules))
+
+    def restore_signals(values: list[bytes]) -> None:
+        plans: list = []
+        found: list = []
+        for value in values:
+            message = orjson.loads(value)
+            plans.extend(message.get("plans", ()))
+            found.extend(message.get("signals", ()))
+        decide.run(plans, found)
+
+    restorers = {
+        topics.orders: screen.restore,
+        touches.get_topic_name(): lambda values: entities.restore(t for v in values for t in orjson.loads(v)),
+        signals.get_topic_name(): restore_signals,
+    }
+
+    @app.on_partitions_assigned.connect
+    async def rebuild_state(sender, assigned, **kwargs) -> None:
+        await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
     app.riskstream_stats = {"orders": 0, "dead": 0, "decisions": 0, "flagged": 0, "latency": []}  # type: ignore[attr-defined]
     stats: dict[str, Any] = app.riskstream_stats  # type: ignore[attr-defined]
 

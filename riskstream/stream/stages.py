@@ -85,15 +85,37 @@ class ScreenOutput:
     touches: dict[int, list[Touch]] = field(default_factory=lambda: defaultdict(list))  # touches partition ->
     plans: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))  # signals partition ->
     dead: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
 
 
 class Screen:
-    """Validate orders and route their touches and plans."""
+    """Validate orders, drop repeated order ids, route touches and plans."""
 
     def __init__(self, engine: DecisionEngine, touch_partitions: int, signal_partitions: int):
         self.engine = engine
         self.touch_partitions = touch_partitions
         self.signal_partitions = signal_partitions
+        self.seen: dict[str, float] = {}  # order id -> event time, for the dedup horizon
+        self._sweep_at = 0
+
+    def _first_time(self, order_id: str, ts: float) -> bool:
+        if order_id in self.seen:
+            return False
+        self.seen[order_id] = ts
+        if len(self.seen) >= self._sweep_at:
+            cut = max(self.seen.values()) - self.engine.dedup_horizon
+            self.seen = {k: v for k, v in self.seen.items() if v > cut}
+            self._sweep_at = 2 * len(self.seen) + 10_000
+        return True
+
+    def restore(self, messages: Iterable[bytes | None]) -> None:
+        """Remember the order ids screened before a restart."""
+        for raw in messages:
+            try:
+                event = parse_order(decode(raw or b""))
+            except EventError:
+                continue
+            self._first_time(event.order_id, event.ts)
 
     def run(self, messages: Iterable[tuple[bytes | None, int, int]]) -> ScreenOutput:
         """``messages`` are ``(value, partition, offset)`` from the orders topic."""
@@ -103,6 +125,9 @@ class Screen:
             try:
                 data = decode(raw or b"")
                 event = parse_order(data)
+                if not self._first_time(event.order_id, event.ts):
+                    out.duplicates += 1
+                    continue
                 view = engine.view(event)
                 touches = [(i, spec) for i, tracker in enumerate(engine.trackers) for spec in tracker.touches(view)]
             except EventError as exc:

@@ -1,0 +1,174 @@
+"""The kill test: decide a simulated day while a worker is SIGKILLed and restarted.
+
+It publishes the orders, starts a worker, kills it with SIGKILL at random
+moments (each time after it has made progress) and restarts it, then reads
+every decision and counts what matters:
+
+* ``missing`` - orders without a decision (target 0);
+* ``conflicting`` - orders with two different records for one revision (target 0);
+* ``differ_from_replay`` - orders whose final decision is not replay's (target 0).
+
+``riskstream bench kill`` runs it and prints the figures; the integration
+tests run a smaller one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer
+
+from ..engine import DecisionEngine
+from ..events import parse_order
+from ..pipeline import OrderPublisher
+from ..rules import load_ruleset
+from ..simulate import simulate
+from ..topics import Topics, ensure_topics
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class WorkerProcess:
+    """A ``riskstream worker`` subprocess on its own topics and consumer group."""
+
+    def __init__(self, bootstrap: str, topics: Topics, app_id: str, data_dir: Path, rules: str):
+        self.bootstrap, self.topics, self.app_id = bootstrap, topics, app_id
+        self.data_dir, self.rules = data_dir, rules
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def env(self) -> dict[str, str]:
+        t = self.topics
+        return os.environ | {
+            "RISKSTREAM_TOPIC_ORDERS": t.orders, "RISKSTREAM_TOPIC_DECISIONS": t.decisions,
+            "RISKSTREAM_TOPIC_REVIEW": t.review, "RISKSTREAM_TOPIC_DLQ": t.dlq,
+            "RISKSTREAM_TOPIC_VERDICTS": t.verdicts, "RISKSTREAM_PARTITIONS": str(t.partitions),
+        }
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.data_dir / f"worker-{self.starts}.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "riskstream.cli", "worker", "--bootstrap", self.bootstrap,
+             "--web-port", str(free_port()), "--data-dir", str(self.data_dir / "state"),
+             "--app-id", self.app_id, "--rules", self.rules],
+            env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class DecisionTally:
+    """Every decision record read so far, per order."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                      enable_auto_commit=False, consumer_timeout_ms=500)
+        self.records: dict[str, list[dict]] = {}
+
+    def poll(self) -> int:
+        for record in self.consumer:
+            self.records.setdefault(record.key.decode(), []).append(orjson.loads(record.value))
+        return len(self.records)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: str = "rules",
+              work_dir: Path = Path("var/kill-test"), partitions: int = 4, timeout: float = 900.0) -> dict[str, Any]:
+    rng = random.Random(seed)
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(orders=f"orders-{suffix}", decisions=f"decisions-{suffix}", review=f"review-{suffix}",
+                    dlq=f"dlq-{suffix}", verdicts=f"verdicts-{suffix}", partitions=partitions)
+    ensure_topics(bootstrap, topics)
+    work_dir = work_dir / suffix
+    work_dir.mkdir(parents=True, exist_ok=True)
+    events = list(simulate(orders, seed=seed))
+    with OrderPublisher(bootstrap, topic=topics.orders) as publisher:
+        for event in events:
+            publisher.publish(event, validate=False)
+
+    worker = WorkerProcess(bootstrap, topics, f"rs-kill-{suffix}", work_dir, rules)
+    tally = DecisionTally(bootstrap, topics.decisions)
+    started = time.monotonic()
+    killed_at: list[int] = []
+    try:
+        worker.start()
+        while len(killed_at) < kills and time.monotonic() - started < timeout:
+            before = tally.poll()
+            deadline = time.monotonic() + rng.uniform(3.0, 10.0)
+            while time.monotonic() < deadline or tally.poll() <= before:
+                time.sleep(0.2)
+                if time.monotonic() - started > timeout or len(tally.records) >= orders:
+                    break
+            if len(tally.records) >= orders:
+                break  # finished before every kill could land
+            worker.kill()
+            killed_at.append(len(tally.records))
+            worker.start()
+        idle_since = time.monotonic()
+        last = tally.poll()
+        while time.monotonic() - idle_since < 15 and time.monotonic() - started < timeout:
+            time.sleep(0.5)
+            now = tally.poll()
+            if now != last:
+                last, idle_since = now, time.monotonic()
+            elif now >= orders and time.monotonic() - idle_since > 5:
+                break
+        seconds = time.monotonic() - started
+    finally:
+        worker.stop()
+        tally.close()
+
+    engine = DecisionEngine(load_ruleset(rules))
+    offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in events}
+    missing = [o for o in offline if o not in tally.records]
+    conflicting, differ = [], []
+    for order, records in tally.records.items():
+        by_revision: dict[int, set[str]] = {}
+        for r in records:
+            by_revision.setdefault(r["revision"], set()).add(r["action"])
+        if any(len(actions) > 1 for actions in by_revision.values()):
+            conflicting.append(order)
+        final = max(records, key=lambda r: r["revision"])["action"]
+        if final != offline.get(order):
+            differ.append(order)
+    return {
+        "orders": orders,
+        "kills": len(killed_at),
+        "decided_when_killed": killed_at,
+        "seconds": round(seconds, 1),
+        "decision_records": sum(len(r) for r in tally.records.values()),
+        "missing": len(missing),
+        "conflicting": len(conflicting),
+        "differ_from_replay": len(differ),
+        "examples": {"missing": missing[:5], "conflicting": conflicting[:5], "differ": differ[:5]},
+        "logs": str(work_dir),
+    }
