@@ -178,9 +178,10 @@ def backtest(input_path, new_rules, baseline, label_field, columns, report_path,
 def _attach_commands() -> None:
     from .localkafka.cli import kafka
     from .pipeline_cli import decisions, produce
+    from .stream.demo import demo
     from .stream.worker import worker
 
-    for command in (kafka, produce, decisions, worker):
+    for command in (kafka, produce, decisions, worker, demo):
         main.add_command(command)
 
 

@@ -168,12 +168,24 @@ def ensure_topics(
     the created topics has a leader, so producers can start right away.
     ``options`` are extra kafka-python settings (default: :func:`kafka_client_options`).
     """
+    return create_missing(bootstrap, topics.partition_counts(), replication, options=options, timeout=timeout)
+
+
+def create_missing(
+    bootstrap: str,
+    wanted: Mapping[str, int],
+    replication: int = 1,
+    *,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the missing topics of ``{name: partitions}`` (with per-topic ``configs``)."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     if replication < 1:
         raise ValueError(f"replication must be >= 1, got {replication}")
-    wanted = topics.partition_counts()
     admin = _admin(bootstrap, options)
     try:
         existing = set(admin.list_topics())
@@ -181,8 +193,10 @@ def ensure_topics(
         for name, partitions in wanted.items():
             if name in existing:
                 continue
+            topic_configs = dict((configs or {}).get(name, {}))
             try:
-                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication)])
+                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication,
+                                              topic_configs=topic_configs)])
             except TopicAlreadyExistsError:
                 continue
             created.append(name)

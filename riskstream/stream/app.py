@@ -13,18 +13,32 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 import faust
 import orjson
 
 from ..cli import load_engine
-from ..topics import Topics
+from ..topics import Topics, create_missing
+from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
 from .stages import Decide, Entities, Screen
 
 BATCH = 1000
 WITHIN = 0.02  # seconds a batch may wait to fill
+INTERNAL_RETENTION_MS = 36 * 3600 * 1000  # more than the longest window plus the grace
+
+
+def internal_topics(app_id: str) -> tuple[str, str]:
+    """The worker group's own topics: touches (by key) and signals (by order id)."""
+    return f"{app_id}-touches", f"{app_id}-signals"
+
+
+def ensure_internal_topics(bootstrap: str, app_id: str, partitions: int) -> None:
+    """Create the internal topics before the worker subscribes to them.  Kept a
+    day and a half: a restarted worker re-reads them to rebuild its state."""
+    config = {"cleanup.policy": "delete", "retention.ms": str(INTERNAL_RETENTION_MS)}
+    names = internal_topics(app_id)
+    create_missing(bootstrap, {name: partitions for name in names}, configs={name: config for name in names})
 
 
 def create_app(
@@ -50,14 +64,17 @@ def create_app(
         broker_commit_interval=1.0,
         producer_linger=0.005,
         producer_acks=-1,
+        web_bind="127.0.0.1",
     )
+    metrics = Metrics(app_id=app_id)
+    app.riskstream_metrics = metrics  # type: ignore[attr-defined]
+    install_web(app, metrics)
+    install_timers(app, metrics)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     orders = app.topic(topics.orders, partitions=topics.partitions, **raw)
-    # Internal topics keep a day and a half: more than the longest window plus
-    # the grace, which is what a restarted worker re-reads to rebuild state.
-    kept = {"internal": True, "retention": 36 * 3600.0, "deleting": True, **raw}
-    touches = app.topic(f"{app.conf.id}-touches", partitions=topics.partitions, **kept)
-    signals = app.topic(f"{app.conf.id}-signals", partitions=topics.partitions, **kept)
+    touch_topic, signal_topic = internal_topics(app_id)
+    touches = app.topic(touch_topic, partitions=topics.partitions, **raw)
+    signals = app.topic(signal_topic, partitions=topics.partitions, **raw)
     decisions = app.topic(topics.decisions, partitions=topics.partitions, **raw)
     review = app.topic(topics.review, partitions=topics.partitions, **raw)
     dlq = app.topic(topics.dlq, **raw)
@@ -85,17 +102,16 @@ def create_app(
     @app.on_partitions_assigned.connect
     async def rebuild_state(sender, assigned, **kwargs) -> None:
         await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
-    app.riskstream_stats = {"orders": 0, "dead": 0, "decisions": 0, "flagged": 0, "latency": []}  # type: ignore[attr-defined]
-    stats: dict[str, Any] = app.riskstream_stats  # type: ignore[attr-defined]
+    origins = Origins()  # order id -> when its plan was sent, until its first decision
 
     @app.agent(orders, concurrency=1)
     async def screen_orders(stream):
         async for batch in stream.take_events(BATCH, within=WITHIN):
             out = screen.run((e.value, e.message.partition, e.message.offset) for e in batch)
-            stats["orders"] += len(batch)
+            metrics.observe_order(len(batch))
             sent = []
             for dead in out.dead:
-                stats["dead"] += 1
+                metrics.observe_dead(dead.field)
                 sent.append(await dlq.send(value=dead.raw, headers=dead.headers(topics.orders)))
             for partition, items in out.touches.items():
                 sent.append(await touches.send(value=orjson.dumps(items), partition=partition))
@@ -119,18 +135,24 @@ def create_app(
             found: list = []
             for event in batch:
                 message = orjson.loads(event.value)
-                plans.extend(message.get("plans", ()))
+                new = message.get("plans", ())
+                plans.extend(new)
+                for plan in new:
+                    origins.note(plan["order"]["order_id"], message["sent"])
                 found.extend(message.get("signals", ()))
             sent = []
-            for decision in decide.run(plans, found):
+            decided = decide.run(plans, found)
+            for decision in decided:
                 record = orjson.dumps(decision.to_dict())
                 key = decision.order_id.encode()
-                stats["decisions"] += 1
                 sent.append(await decisions.send(key=key, value=record))
                 if decision.action.flagged:
-                    stats["flagged"] += 1
                     sent.append(await review.send(key=key, value=record))
             await delivered(sent)
+            now = time.time()
+            for decision in decided:
+                metrics.observe_decision(decision.action.label, origins.take(decision.order_id, now),
+                                         review=decision.action.flagged)
 
     return app
 

@@ -217,25 +217,28 @@ class Entities:
         longest = max((t.window.length + t.window.grace for t in engine.trackers), default=0.0)
         self.ledger = TouchLedger(longest)
 
-    def run(self, touches: Iterable[Touch], counted: bool = False) -> dict[int, list[Signal]]:
-        """Signals per ``risk-signals`` partition.  ``counted``: the batch was
-        already counted before a restart; answer from the windows, count nothing."""
+    def run(self, touches: Iterable[Touch]) -> dict[int, list[Signal]]:
+        """Signals per ``risk-signals`` partition.
+
+        A touch already counted (sent again by a screen that restarted before
+        committing) yields nothing: its signal went out when it was first
+        counted, or goes out when that first delivery is processed again.
+        """
         out: dict[int, list[Signal]] = defaultdict(list)
         engine, ledger = self.engine, self.ledger
         trackers = engine.trackers
         partitions = self.signal_partitions
         for order_id, tracker, n, key, t, qty, amount, value in touches:
             engine.observe(t)
+            if ledger.seen(order_id, n):
+                continue
             window = trackers[tracker].window
             key = _key_from_wire(key)
-            if counted or ledger.seen(order_id, n):
-                agg = window.peek(key, t)
-            else:
-                agg = window.add(key, t, qty, amount, value)
-                if ledger.record(tracker, key, t, order_id, n):
-                    for later_t, later_id, later_n in ledger.later(tracker, key, t, window.length):
-                        update = [later_id, later_n, *window.peek(key, later_t)]
-                        out[partition_of(later_id, partitions)].append(update)
+            agg = window.add(key, t, qty, amount, value)
+            if ledger.record(tracker, key, t, order_id, n):
+                for later_t, later_id, later_n in ledger.later(tracker, key, t, window.length):
+                    update = [later_id, later_n, *window.peek(key, later_t)]
+                    out[partition_of(later_id, partitions)].append(update)
             out[partition_of(order_id, partitions)].append([order_id, n, *agg])
         return out
 
@@ -286,11 +289,14 @@ class Decide:
             order_id = signal[0]
             done = self.done.get(order_id)
             if done is not None:
-                if done.signals.get(signal[1]) != signal[2:]:
-                    done.signals[signal[1]] = signal[2:]
+                before = done.signals.get(signal[1])
+                grown = _grown(before, signal[2:])
+                if grown != before:
+                    done.signals[signal[1]] = grown
                     revised.append(order_id)
                 continue
-            self.pending.setdefault(order_id, _Pending()).signals[signal[1]] = signal[2:]
+            pending = self.pending.setdefault(order_id, _Pending())
+            pending.signals[signal[1]] = _grown(pending.signals.get(signal[1]), signal[2:])
             touched_orders.append(order_id)
         decided = []
         for order_id in dict.fromkeys(touched_orders):
@@ -324,6 +330,13 @@ class Decide:
         for n, tracker in enumerate(pending.plan["trackers"]):
             touched[tracker].append(Aggregate(*pending.signals[n]))
         return engine.conclude(view, touched)
+
+
+def _grown(before: list | None, after: list) -> list:
+    """An order's aggregate only grows as late orders join its window; never let it shrink."""
+    if before is None:
+        return list(after)
+    return [max(a, b) for a, b in zip(before, after)]
 
 
 def encode(value: Any) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
@@ -17,17 +16,23 @@ from ..topics import Topics, default_bootstrap, ensure_topics
 @click.option("--rules", type=click.Path(exists=True), help="rule file or directory [default: ./rules or bundled]")
 @click.option("--app-id", default="riskstream", show_default=True, help="consumer group and internal topic prefix")
 @click.option("--log-level", default="warning", show_default=True)
-def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | None, app_id: str, log_level: str) -> None:
+@click.option("--log-json/--no-log-json", default=False, show_default=True, help="log JSON lines (for collectors)")
+def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | None, app_id: str, log_level: str,
+           log_json: bool) -> None:
     """Run a stream worker: decide orders from Kafka and publish decisions."""
     from faust.worker import Worker
 
-    from .app import create_app
+    from .app import create_app, ensure_internal_topics
+    from .observe import configure_logging
 
+    configure_logging(log_json, log_level)
     bootstrap = bootstrap or default_bootstrap()
     topics = Topics.from_env()
     ensure_topics(bootstrap, topics)
+    ensure_internal_topics(bootstrap, app_id, topics.partitions)
     path = Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
     app = create_app(bootstrap, topics=topics, data_dir=path, web_port=web_port, rules=rules, app_id=app_id)
-    logging.getLogger("faust").setLevel(log_level.upper())
-    Worker(app, loglevel=log_level).execute_from_commandline()
+    runner = Worker(app, loglevel=log_level, override_logging=False, quiet=log_json)
+    runner.spinner = None
+    runner.execute_from_commandline()

@@ -1,0 +1,127 @@
+"""``riskstream demo``: the live demo, end to end on a real local broker.
+
+Starts the local Kafka broker (unless it is already up) and one worker,
+streams a simulated flash-sale day into ``orders``, follows the decisions
+with a progress bar, and prints the outcome: decisions by action, precision
+and recall against the simulator's labels, throughput, and decision latency
+(from each order's produce timestamp to its first decision's, both stamped by
+Kafka).  It stops what it started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import click
+import numpy as np
+import orjson
+from kafka import KafkaConsumer
+
+from ..decisions import Outcome
+from ..metrics import LabelTally, parse_label
+from ..pipeline import OrderPublisher
+from ..simulate import simulate
+from ..topics import Topics, ensure_topics
+from .chaos import WorkerProcess
+
+
+def _first_records(bootstrap: str, topic: str, want: int, key_of, progress=None, idle: float = 20.0) -> dict[str, tuple[int, dict]]:
+    """The first record per ``key_of(value)``: (Kafka timestamp in ms, decoded value)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=500)
+    found: dict[str, tuple[int, dict]] = {}
+    last_change = time.monotonic()
+    try:
+        while len(found) < want and time.monotonic() - last_change < idle:
+            before = len(found)
+            for record in consumer:
+                value = orjson.loads(record.value)
+                found.setdefault(key_of(value), (record.timestamp, value))
+            if len(found) != before:
+                last_change = time.monotonic()
+                if progress:
+                    progress(len(found))
+    finally:
+        consumer.close()
+    return found
+
+
+def _publish_paced(bootstrap: str, topic: str, events: list[dict], rate: float) -> None:
+    with OrderPublisher(bootstrap, topic=topic) as publisher:
+        started = time.monotonic()
+        for n, event in enumerate(events):
+            if rate and n % 100 == 0:
+                ahead = started + n / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+            publisher.publish(event, validate=False)
+
+
+@click.command()
+@click.option("--orders", type=int, default=30_000, show_default=True)
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--rate", type=float, default=2000, show_default=True, help="orders/s to publish (0: as fast as possible)")
+@click.option("--port", type=int, default=19092, show_default=True, help="local broker port")
+@click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
+def demo(orders: int, seed: int, rate: float, port: int, rules: str) -> None:
+    """Live demo: local broker, one worker, a simulated flash sale, the outcome."""
+    from ..cli import progress_bar
+    from ..localkafka import LocalKafka
+
+    broker = LocalKafka(port=port)
+    was_running = bool(broker.status().get("running"))
+    bootstrap = broker.up()
+    run = uuid.uuid4().hex[:6]
+    topics = Topics(orders=f"demo-orders-{run}", decisions=f"demo-decisions-{run}", review=f"demo-review-{run}",
+                    dlq=f"demo-dlq-{run}", verdicts=f"demo-verdicts-{run}", partitions=4)
+    ensure_topics(bootstrap, topics)
+    work = Path("var/demo") / run
+    work.mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess(bootstrap, topics, f"demo-{run}", work, rules)
+    events = list(simulate(orders, seed))
+    try:
+        worker.start()
+        click.echo(f"broker {bootstrap}; worker started; publishing {orders:,} simulated orders at {rate:,.0f}/s", err=True)
+        started = time.monotonic()
+        publisher = threading.Thread(target=_publish_paced, args=(bootstrap, topics.orders, events, rate), daemon=True)
+        publisher.start()
+        with progress_bar(orders, "decided", unit="orders") as update:
+            decided = _first_records(bootstrap, topics.decisions, orders, lambda v: v["order_id"], update)
+        seconds = time.monotonic() - started
+        publisher.join()
+        produced = _first_records(bootstrap, topics.orders, orders, lambda v: v["order_id"], idle=5.0)
+    finally:
+        worker.stop()
+        if not was_running:
+            broker.down()
+    _summary(events, decided, produced, seconds)
+    click.echo(f"worker logs: {work}")
+
+
+def _summary(events: list[dict], decided: dict, produced: dict, seconds: float) -> None:
+    tally = LabelTally()
+    actions: dict[str, int] = {}
+    latencies = []
+    for event in events:
+        order_id = event["order_id"]
+        if order_id not in decided:
+            continue
+        ts_ms, record = decided[order_id]
+        action = Outcome.parse(record["action"])
+        actions[action.label] = actions.get(action.label, 0) + 1
+        tally.add(parse_label(event.get("label")), action, record["score"])
+        if order_id in produced:
+            latencies.append(ts_ms - produced[order_id][0])
+    summary = tally.summary()
+    p50, p99 = (np.percentile(latencies, [50, 99]) if latencies else (float("nan"), float("nan")))
+    click.echo("")
+    click.echo(f"orders {len(events):,}   decided {len(decided):,}   missing {len(events) - len(decided):,}   "
+               f"throughput {len(decided) / seconds:,.0f} orders/s ({seconds:.1f} s)")
+    click.echo("decisions: " + ", ".join(f"{a} {actions.get(a, 0):,}" for a in ("allow", "challenge", "review", "hold", "freeze")))
+    click.echo(f"flagged  precision {summary['flagged']['precision']:.4f}  recall {summary['flagged']['recall']:.4f}")
+    click.echo(f"blocked  precision {summary['blocked']['precision']:.4f}  recall {summary['blocked']['recall']:.4f}   "
+               f"benign flagged {summary['benign_flagged_share']:.2%}")
+    click.echo(f"decision latency (order produced -> first decision published): p50 {p50:,.0f} ms   p99 {p99:,.0f} ms")
