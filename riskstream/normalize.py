@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 _CACHE_SIZE = 65_536
+# Longer inputs are computed but not cached, so that junk can't fill memory.
+_CACHE_MAX_LEN = 256
 
 
 # --------------------------------------------------------------------------- IP
@@ -72,8 +75,67 @@ def _int_or_none(ip: object) -> int | None:
         return None
     try:
         return index(ip)
-    except Exception:
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+_V6_CHARS = re.compile(r"[0-9a-fA-F:]{2,39}").fullmatch
+
+
+def _v6_groups(s: str) -> list[int] | None:
+    """The eight 16-bit groups of IPv6 text without an embedded IPv4 part.
+
+    None when the text is not of that plain shape; the caller then asks
+    :mod:`ipaddress`, so this only has to be right when it answers.
+    """
+    if not _V6_CHARS(s):
+        return None
+    head, sep, tail = s.partition("::")
+    if sep:
+        if "::" in tail:
+            return None
+        left = head.split(":") if head else []
+        right = tail.split(":") if tail else []
+        missing = 8 - len(left) - len(right)
+        if missing < 1:
+            return None
+        parts = left + ["0"] * missing + right
+    else:
+        parts = s.split(":")
+        if len(parts) != 8:
+            return None
+    # Only hex digits and colons are left, so a group is 1 to 4 hex digits.
+    for part in parts:
+        if not 0 < len(part) <= 4:
+            return None
+    return [int(part, 16) for part in parts]
+
+
+def _v6_text(groups: list[int]) -> str:
+    """RFC 5952 text, as :mod:`ipaddress` writes it: the first longest run of
+    two or more zero groups becomes "::", hex in lower case."""
+    best_start = best_len = 0
+    start = -1
+    for i, g in enumerate(groups):
+        if g:
+            start = -1
+        else:
+            if start < 0:
+                start = i
+            if i - start + 1 > best_len:
+                best_start, best_len = start, i - start + 1
+    if best_len > 1:
+        left = ":".join([f"{g:x}" for g in groups[:best_start]])
+        right = ":".join([f"{g:x}" for g in groups[best_start + best_len :]])
+        return f"{left}::{right}"
+    return ":".join([f"{g:x}" for g in groups])
+
+
+def _v6_key(groups: list[int]) -> str:
+    if groups[5] == 0xFFFF and not any(groups[:5]):  # IPv4-mapped
+        g6, g7 = groups[6], groups[7]
+        return f"{g6 >> 8}.{g6 & 255}.{g7 >> 8}.{g7 & 255}"
+    return _v6_text(groups)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -83,6 +145,9 @@ def _ip_key_text(text: str) -> str | None:
         s = s[1:-1]
     if "%" in s:  # a zone id ("fe80::1%eth0") is meaningful only on its host
         s = s.partition("%")[0]
+    groups = _v6_groups(s)
+    if groups is not None:
+        return _v6_key(groups)
     try:
         addr = ipaddress.ip_address(s)
     except ValueError:
@@ -106,6 +171,8 @@ def ip_key(ip: str | int) -> str | None:
     if isinstance(ip, str):
         if _IPV4_CANONICAL(ip):
             return ip
+        if len(ip) > _CACHE_MAX_LEN:
+            return _ip_key_text.__wrapped__(ip)
         return _ip_key_text(ip)
     n = _int_or_none(ip)
     return None if n is None else _ip_text_from_int(n)
@@ -114,8 +181,11 @@ def ip_key(ip: str | int) -> str | None:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _prefix_of_key(key: str) -> str:
     if ":" in key:
-        net = int(ipaddress.IPv6Address(key)) >> 64 << 64
-        return f"{ipaddress.IPv6Address(net)}/64"
+        groups = _v6_groups(key)
+        if groups is None:  # not expected: keys are of the plain shape
+            net = int(ipaddress.IPv6Address(key)) >> 64 << 64
+            return f"{ipaddress.IPv6Address(net)}/64"
+        return _v6_text(groups[:4] + [0, 0, 0, 0]) + "/64"
     return key[: key.rindex(".")] + ".0/24"
 
 
@@ -166,7 +236,11 @@ def _cn_mobile_fast(phone: str) -> str | None:
     differently. For every accepted shape the library yields ``"+86" + the 11
     digits`` (checked in the tests against the library on generated numbers).
     """
-    d = phone.translate(_PHONE_SEPARATORS)
+    d = phone
+    if not d.isdigit():
+        d = d.replace(" ", "").replace("-", "")
+        if not d.isdigit() and not d[1:].isdigit():
+            d = d.translate(_PHONE_SEPARATORS)
     n = len(d)
     if n == 11:
         if d.startswith("179"):
@@ -185,28 +259,31 @@ def _cn_mobile_fast(phone: str) -> str | None:
     return None
 
 
-def phone_key(phone: str, region: str = "CN") -> str | None:
+def phone_key(phone: str, region: str | None = "CN") -> str | None:
     """E.164 text of a phone number (``"+8613800138000"``), or None.
 
     Numbers without a country code are read in ``region`` (ISO 3166 alpha-2,
-    default CN). None when the text is not a phone number or not a *possible*
-    one (wrong length for its country, or dialable only locally without an area
-    code). Possibility, not validity: assignments of number ranges change with
-    library releases, lengths almost never do. Extensions are dropped.
+    default CN; with None only numbers written with ``+`` parse). None when
+    the text is not a phone number or not a *possible* one (wrong length for
+    its country, or dialable only locally without an area code). Possibility,
+    not validity: assignments of number ranges change with library releases,
+    lengths almost never do. Extensions are dropped.
     """
     if not isinstance(phone, str):
         if isinstance(phone, int) and not isinstance(phone, bool):
             phone = str(phone)
         else:
             return None
+    if region != "CN" and region is not None:
+        if not isinstance(region, str):
+            return None
+        region = region.upper()
     if region == "CN":
         fast = _cn_mobile_fast(phone)
         if fast is not None:
             return fast
-    elif isinstance(region, str):
-        region = region.upper()
-    else:
-        return None
+    if len(phone) > _CACHE_MAX_LEN:
+        return _phone_key_library.__wrapped__(phone, region)
     return _phone_key_library(phone, region)
 
 
@@ -264,26 +341,32 @@ _WEST_WORDS = {
     "southeast": "se",
     "southwest": "sw",
 }
+
 # Provincial-level divisions. The suffix (省, 市, 自治区, ...) is optional in
 # addresses and dropped from the key.
 _PROVINCES = (
     "北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|"
     "湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门"
 )
-_PROVINCE_SUFFIXES = "省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区"
+# 市 is not a suffix when another 市 follows ("上海市市南路"), except for the
+# 市辖区 placeholder ("北京市市辖区").
+_PROVINCE_SUFFIXES = "省|市(?!市(?!辖区))|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区"
 # Name characters of a city or district: ideographs except the suffixes
 # 区 (U+533A), 县 (U+53BF), 市 (U+5E02) and 省 (U+7701).
 _NAME = "[\u4e00-\u5339\u533b-\u53be\u53c0-\u5e01\u5e03-\u7700\u7702-\u9fff]"
+# A city "X市", not a market: 超市, 菜市, 夜市, 集市, 早市 (门 is not on the
+# list: 江门, 荆门, 厦门).
+_CITY_NAME = rf"({_NAME}{{2,4}}?)(?<![超菜夜集早])市"
 # Province, then (optionally) the municipality repeated as its own city
 # (北京市北京市, 吉林省吉林市) or the 市辖区 placeholder, a city "X市" and a
 # district "X区" / "X县" / county-level "X市". Groups: province, city, district.
 _ADMIN_AFTER_PROVINCE = re.compile(
     rf"({_PROVINCES})(?:{_PROVINCE_SUFFIXES})?(?:\1市?)?(?:市辖区)?"
-    rf"(?:({_NAME}{{2,4}}?)市)?(?:({_NAME}{{1,4}}?)[区县市])?"
+    rf"(?:{_CITY_NAME})?(?:({_NAME}{{1,4}}?)[区县市])?"
 )
 # Without a province in front, a leading "X市" is a city only when a district
-# follows, so "...超市..." at the start of a street address is not touched.
-_ADMIN_CITY_FIRST = re.compile(rf"({_NAME}{{2,4}}?)市({_NAME}{{1,4}}?)[区县市]")
+# follows ("深圳市南山区"), so a street address is not touched.
+_ADMIN_CITY_FIRST = re.compile(rf"(){_CITY_NAME}({_NAME}{{1,4}}?)[区县市]")
 
 _CN_DIGITS = {
     "零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4,
@@ -299,8 +382,16 @@ _CN_NUMERAL = re.compile(rf"([零〇一幺二两三四五六七八九十百千]+
 # "第3栋" == "3栋" (after numerals: "第三栋" -> "第3栋" -> "3栋").
 _ORDINAL_DIGITS = re.compile(rf"第+(?=[0-9]+(?:{_PLACE_UNITS}))")
 
-_BUILDING = re.compile(r"(?<=[0-9a-z])(?:号楼|幢|座)")
-_ROOM = re.compile(r"(?<=[0-9a-z])(?:房间|房)")
+# Building words to 栋, room words to 室, after a number or letter ("3号楼",
+# "a座", "502房"); not elsewhere ("座" alone is a common word).
+_UNIT_WORD = re.compile(r"(?<=[0-9a-z])(?:号楼|幢|座|房间|房)")
+_UNIT_WORD_CANON = {"号楼": "栋", "幢": "栋", "座": "栋", "房间": "室", "房": "室"}
+
+
+def _unit_word(m: re.Match[str]) -> str:
+    return _UNIT_WORD_CANON[m.group()]
+
+
 _ASCII_DIGITS = "0123456789"
 _ROOM_AFTER = ("单元", "栋", "层", "楼")
 _HAS_LATIN = re.compile(r"[a-z]").search
@@ -344,11 +435,11 @@ def _admin_once(s: str) -> str:
     m = _ADMIN_AFTER_PROVINCE.match(s) or _ADMIN_CITY_FIRST.match(s)
     if m is None:
         return s
-    out = "".join([g for g in m.groups() if g])
+    province, city, district = m.groups("")
     end = m.end()
-    if end == len(out):  # nothing dropped
+    if end == len(province) + len(city) + len(district):  # nothing dropped
         return s
-    return out + s[end:]
+    return province + city + district + s[end:]
 
 
 def _strip_admin(s: str) -> str:
@@ -361,14 +452,14 @@ def _strip_admin(s: str) -> str:
 
 
 def _fold(s: str) -> str:
+    """NFKC (full-width to half-width) and case folding."""
     if s.isascii():
         return s.lower()
-    s = unicodedata.normalize("NFKC", s).casefold()
-    for _ in range(4):  # casefold may denormalise a few characters
-        if unicodedata.is_normalized("NFKC", s):
-            break
-        s = unicodedata.normalize("NFKC", s).casefold()
-    return s
+    if not unicodedata.is_normalized("NFKC", s):
+        s = unicodedata.normalize("NFKC", s)
+    # Case folding can denormalise a few characters; keys holding characters
+    # beyond Latin and CJK are taken to a fixed point in _address_key_text.
+    return s.casefold()
 
 
 def _canonical_address(s: str) -> str:
@@ -376,9 +467,10 @@ def _canonical_address(s: str) -> str:
 
     # Delivery notes in brackets: "(放门口)", "（周末送货）", "【...】", "[...]".
     if not _OPEN_BRACKETS.isdisjoint(s):
-        n = 1
-        while n:  # innermost first, for nested brackets
+        for _ in range(4):  # innermost first; deeper nesting is left to punctuation
             s, n = _BRACKET_NOTE.subn(" ", s)
+            if not n:
+                break
 
     if "#" in s:
         s = _HASH_AFTER_DIGIT.sub("号", s)
@@ -389,7 +481,7 @@ def _canonical_address(s: str) -> str:
     if not s.isalnum():
         s = _NON_WORD.sub(" ", s)
         if " " in s:
-            s = _SPACE_NEAR_IDEO.sub("", s).strip()
+            s = s.strip() if s.isascii() else _SPACE_NEAR_IDEO.sub("", s).strip()
         if not s:
             return s
 
@@ -402,32 +494,36 @@ def _canonical_address(s: str) -> str:
             rest = s
             found = units
             while found:  # removing a unit can bring two words together
-                rest = _WEST_UNIT.sub(" ", rest)
-                rest = _SPACE_NEAR_IDEO.sub("", " ".join(rest.split()))
+                rest = " ".join(_WEST_UNIT.sub(" ", rest).split())
+                if not rest.isascii():
+                    rest = _SPACE_NEAR_IDEO.sub("", rest)
                 found = _WEST_UNIT.findall(rest)
                 units += found
-            tail = " ".join("apt " + u for u in units)
-            s = _SPACE_NEAR_IDEO.sub("", f"{rest} {tail}") if rest else tail
+            tail = " ".join(["apt " + u for u in units])
+            if not rest:
+                s = tail
+            elif rest.isascii():
+                s = f"{rest} {tail}"
+            else:
+                s = _SPACE_NEAR_IDEO.sub("", f"{rest} {tail}")
 
-    if "\u4e00" <= s[0] <= "\u9fff":
-        s = _strip_admin(s)
-
-    if not _CN_NUMERAL_CHARS.isdisjoint(s):
-        s = _CN_NUMERAL.sub(_cn_number, s)
-    if "第" in s:
-        n = 1
-        while n:  # "第0第0室": dropping one 第 can expose another
-            s, n = _ORDINAL_DIGITS.subn("", s)
-    if "号楼" in s or "幢" in s or "座" in s:
-        s = _BUILDING.sub("栋", s)
-    if "房" in s:
-        s = _ROOM.sub("室", s)
-    if s[-1] in _ASCII_DIGITS:
-        # "3栋2单元502" -> "3栋2单元502室": a bare number after an entrance,
-        # building or floor at the end of the address is the room.
-        head = s.rstrip(_ASCII_DIGITS)
-        if head.endswith(_ROOM_AFTER):
-            s += "室"
+    if not s.isascii():
+        if "\u4e00" <= s[0] <= "\u9fff":
+            s = _strip_admin(s)
+        if not _CN_NUMERAL_CHARS.isdisjoint(s):
+            s = _CN_NUMERAL.sub(_cn_number, s)
+        if "第" in s:
+            n = 1
+            while n:  # "第0第0室": dropping one 第 can expose another
+                s, n = _ORDINAL_DIGITS.subn("", s)
+        if "号楼" in s or "幢" in s or "座" in s or "房" in s:
+            s = _UNIT_WORD.sub(_unit_word, s)
+        if s[-1] in _ASCII_DIGITS:
+            # "3栋2单元502" -> "3栋2单元502室": a bare number after an
+            # entrance, building or floor at the end of the address is the room.
+            head = s.rstrip(_ASCII_DIGITS)
+            if head.endswith(_ROOM_AFTER):
+                s += "室"
 
     if latin and " " in s:
         # Street words of space-separated Western text: "street" -> "st".
@@ -450,7 +546,6 @@ def _address_key_text(text: str) -> str | None:
 
 
 _ADDRESS_PARTS_BIG_FIRST = ("region", "city", "district", "street")
-_ADDRESS_PARTS_SMALL_FIRST = ("street", "district", "city", "region")
 _HAS_IDEO = re.compile(rf"[{_IDEO}]").search
 
 
@@ -486,10 +581,14 @@ def address_key(address: str | Mapping[str, str | None]) -> str | None:
     :func:`address_text`.
     """
     if isinstance(address, str):
-        return _address_key_text(address)
-    if isinstance(address, Mapping):
-        return _address_key_text(address_text(address))
-    return None
+        text = address
+    elif isinstance(address, Mapping):
+        text = address_text(address)
+    else:
+        return None
+    if len(text) > _CACHE_MAX_LEN:
+        return _address_key_text.__wrapped__(text)
+    return _address_key_text(text)
 
 
 # -------------------------------------------------------------------- pseudonym
@@ -498,7 +597,7 @@ _PSEUDONYM_PERSON = b"riskstream.pn.v1"  # 16 bytes: BLAKE2b personalisation
 
 
 @lru_cache(maxsize=1024)
-def _pseudonym_hasher(kind: str, key: bytes) -> "hashlib._Hash":
+def _pseudonym_hasher(kind: str, key: bytes) -> Any:  # a blake2b object
     if not key:
         raise ValueError("pseudonym key must not be empty")
     if len(key) > 64:  # BLAKE2b takes keys of up to 64 bytes
