@@ -1,5 +1,5 @@
 # riskstream - the two commands a newcomer needs:
-#   make demo   simulate a flash sale, decide it, print the outcome
+#   make demo   start a local Kafka and a worker, stream a simulated flash sale, print the outcome
 #   make test   run the test suite
 # Both create .venv and install what they need on first use.
 
@@ -9,10 +9,11 @@ PY     := $(VENV)/bin/python
 RS     := $(VENV)/bin/riskstream
 STAMP  := $(VENV)/.installed
 DEMO   := var/demo
-ORDERS ?= 200000
+ORDERS ?= 30000
 SEED   ?= 11
+REPLAY_ORDERS ?= 200000
 
-.PHONY: demo test install bench clean
+.PHONY: demo replay-demo test install bench clean
 
 install: $(STAMP)
 
@@ -26,8 +27,11 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
+	$(RS) demo --orders $(ORDERS) --seed $(SEED)
+
+replay-demo: $(STAMP)
 	@mkdir -p $(DEMO)
-	$(RS) simulate --orders $(ORDERS) --seed $(SEED) -o $(DEMO)/orders.jsonl
+	$(RS) simulate --orders $(REPLAY_ORDERS) --seed $(SEED) -o $(DEMO)/orders.jsonl
 	$(RS) rules check rules
 	$(RS) replay $(DEMO)/orders.jsonl --label-field label --group-field scenario \
 		-o $(DEMO)/decisions.jsonl --report $(DEMO)/report.json

@@ -250,5 +250,18 @@ def bench_memory(orders: int, days: int, rules: str | None) -> None:
     click.echo(orjson.dumps(run(orders, days, rules), option=orjson.OPT_INDENT_2).decode())
 
 
+@bench.command("kill")
+@click.option("--bootstrap", default="127.0.0.1:19092", show_default=True, help="a running broker (riskstream kafka up)")
+@click.option("--orders", type=int, default=100_000, show_default=True)
+@click.option("--kills", type=int, default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def bench_kill(bootstrap: str, orders: int, kills: int, seed: int) -> None:
+    """SIGKILL a worker at random moments while it decides ORDERS; count missing,
+    conflicting and replay-differing decisions (all should be 0)."""
+    from .stream.chaos import kill_test
+
+    click.echo(orjson.dumps(kill_test(bootstrap, orders=orders, kills=kills, seed=seed), option=orjson.OPT_INDENT_2).decode())
+
+
 if __name__ == "__main__":
     main()

@@ -65,6 +65,9 @@ def create_app(
         producer_linger=0.005,
         producer_acks=-1,
         web_bind="127.0.0.1",
+        # A killed worker's partitions move on after this long without heartbeats.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
     )
     metrics = Metrics(app_id=app_id)
     app.riskstream_metrics = metrics  # type: ignore[attr-defined]
@@ -99,14 +102,23 @@ def create_app(
         signals.get_topic_name(): restore_signals,
     }
 
+    # Agents wait while state is rebuilt, so no live message is processed
+    # against half-restored state (an order concluded silently, a window short).
+    ready = asyncio.Event()
+
     @app.on_partitions_assigned.connect
     async def rebuild_state(sender, assigned, **kwargs) -> None:
-        await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
+        ready.clear()
+        try:
+            await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
+        finally:
+            ready.set()
     origins = Origins()  # order id -> when its plan was sent, until its first decision
 
     @app.agent(orders, concurrency=1)
     async def screen_orders(stream):
         async for batch in stream.take_events(BATCH, within=WITHIN):
+            await ready.wait()
             out = screen.run((e.value, e.message.partition, e.message.offset) for e in batch)
             metrics.observe_order(len(batch))
             sent = []
@@ -122,6 +134,7 @@ def create_app(
     @app.agent(touches, concurrency=1)
     async def count_touches(stream):
         async for batch in stream.take_events(64, within=WITHIN):
+            await ready.wait()
             sent = []
             for event in batch:
                 for partition, items in entities.run(orjson.loads(event.value)).items():
@@ -131,6 +144,7 @@ def create_app(
     @app.agent(signals, concurrency=1)
     async def decide_orders(stream):
         async for batch in stream.take_events(64, within=WITHIN):
+            await ready.wait()
             plans: list = []
             found: list = []
             for event in batch:

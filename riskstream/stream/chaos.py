@@ -65,7 +65,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "riskstream.cli", "worker", "--bootstrap", self.bootstrap,
              "--web-port", str(free_port()), "--data-dir", str(self.data_dir / "state"),
-             "--app-id", self.app_id, "--rules", self.rules],
+             "--app-id", self.app_id, "--rules", self.rules, "--log-level", os.environ.get("RISKSTREAM_TEST_LOG_LEVEL", "warning")],
             env=self.env(), stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -133,7 +133,7 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
             worker.start()
         idle_since = time.monotonic()
         last = tally.poll()
-        while time.monotonic() - idle_since < 15 and time.monotonic() - started < timeout:
+        while time.monotonic() - idle_since < 60 and time.monotonic() - started < timeout:
             time.sleep(0.5)
             now = tally.poll()
             if now != last:
