@@ -20,7 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -61,14 +63,28 @@ class WorkerProcess:
 
     def start(self) -> None:
         self.starts += 1
+        self.web_port = free_port()
         log = open(self.data_dir / f"worker-{self.starts}.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "riskstream.cli", "worker", "--bootstrap", self.bootstrap,
-             "--web-port", str(free_port()), "--data-dir", str(self.data_dir / "state"),
+             "--web-port", str(self.web_port), "--data-dir", str(self.data_dir / "state"),
              "--app-id", self.app_id, "--rules", self.rules, "--log-level", os.environ.get("RISKSTREAM_TEST_LOG_LEVEL", "warning")],
             env=self.env(), stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until the worker's /health answers 200 (its agents run)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"worker not healthy after {timeout:.0f} s (logs in {self.data_dir})")
 
     def kill(self) -> None:
         if self.process is not None:
@@ -101,8 +117,21 @@ class DecisionTally:
         self.consumer.close()
 
 
+def publish_paced(bootstrap: str, topic: str, events: list[dict], rate: float) -> None:
+    """Publish ``events`` at about ``rate`` orders/s (0: as fast as possible), like live traffic."""
+    with OrderPublisher(bootstrap, topic=topic) as publisher:
+        started = time.monotonic()
+        for n, event in enumerate(events):
+            if rate and n % 50 == 0:
+                ahead = started + n / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+            publisher.publish(event, validate=False)
+
+
 def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: str = "rules",
-              work_dir: Path = Path("var/kill-test"), partitions: int = 4, timeout: float = 900.0) -> dict[str, Any]:
+              work_dir: Path = Path("var/kill-test"), partitions: int = 4, timeout: float = 900.0,
+              rate: float = 1000.0) -> dict[str, Any]:
     rng = random.Random(seed)
     suffix = uuid.uuid4().hex[:8]
     topics = Topics(orders=f"orders-{suffix}", decisions=f"decisions-{suffix}", review=f"review-{suffix}",
@@ -111,9 +140,7 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
     work_dir = work_dir / suffix
     work_dir.mkdir(parents=True, exist_ok=True)
     events = list(simulate(orders, seed=seed))
-    with OrderPublisher(bootstrap, topic=topics.orders) as publisher:
-        for event in events:
-            publisher.publish(event, validate=False)
+    publisher = threading.Thread(target=publish_paced, args=(bootstrap, topics.orders, events, rate), daemon=True)
 
     worker = WorkerProcess(bootstrap, topics, f"rs-kill-{suffix}", work_dir, rules)
     tally = DecisionTally(bootstrap, topics.decisions)
@@ -121,11 +148,13 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
     killed_at: list[int] = []
     try:
         worker.start()
+        worker.wait_ready()
+        publisher.start()
         while len(killed_at) < kills and time.monotonic() - started < timeout:
             before = tally.poll()
             while tally.poll() <= before and time.monotonic() - started < timeout:
                 time.sleep(0.1)  # wait for the (re)started worker to make progress
-            time.sleep(rng.uniform(0.0, 1.5))  # then kill it at a random moment
+            time.sleep(rng.uniform(0.5, 4.0))  # then kill it at a random moment
             if tally.poll() >= orders:
                 break  # finished before every kill could land
             worker.kill()
@@ -144,6 +173,7 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
     finally:
         worker.stop()
         tally.close()
+        publisher.join()
 
     engine = DecisionEngine(load_ruleset(rules))
     offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in events}

@@ -25,7 +25,7 @@ from ..metrics import LabelTally, parse_label
 from ..pipeline import OrderPublisher
 from ..simulate import simulate
 from ..topics import Topics, ensure_topics
-from .chaos import WorkerProcess
+from .chaos import WorkerProcess, publish_paced
 
 
 def _first_records(bootstrap: str, topic: str, want: int, key_of, progress=None, idle: float = 20.0) -> dict[str, tuple[int, dict]]:
@@ -47,17 +47,6 @@ def _first_records(bootstrap: str, topic: str, want: int, key_of, progress=None,
     finally:
         consumer.close()
     return found
-
-
-def _publish_paced(bootstrap: str, topic: str, events: list[dict], rate: float) -> None:
-    with OrderPublisher(bootstrap, topic=topic) as publisher:
-        started = time.monotonic()
-        for n, event in enumerate(events):
-            if rate and n % 100 == 0:
-                ahead = started + n / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-            publisher.publish(event, validate=False)
 
 
 @click.command()
@@ -84,9 +73,10 @@ def demo(orders: int, seed: int, rate: float, port: int, rules: str) -> None:
     events = list(simulate(orders, seed))
     try:
         worker.start()
+        worker.wait_ready()
         click.echo(f"broker {bootstrap}; worker started; publishing {orders:,} simulated orders at {rate:,.0f}/s", err=True)
         started = time.monotonic()
-        publisher = threading.Thread(target=_publish_paced, args=(bootstrap, topics.orders, events, rate), daemon=True)
+        publisher = threading.Thread(target=publish_paced, args=(bootstrap, topics.orders, events, rate), daemon=True)
         publisher.start()
         with progress_bar(orders, "decided", unit="orders") as update:
             decided = _first_records(bootstrap, topics.decisions, orders, lambda v: v["order_id"], update)
