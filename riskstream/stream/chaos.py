@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
 
 from ..engine import DecisionEngine
 from ..events import parse_order
@@ -74,17 +74,26 @@ class WorkerProcess:
         log.close()
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        """Wait until the worker's /health answers 200 (its agents run)."""
+        """Wait until the worker's /health answers 200 (its agents run) and its
+        consumer group is stable (partitions assigned), so it consumes at once."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=2) as reply:
-                    if reply.status == 200:
+                    if reply.status == 200 and self._group_stable():
                         return
             except OSError:
                 pass
             time.sleep(0.5)
-        raise TimeoutError(f"worker not healthy after {timeout:.0f} s (logs in {self.data_dir})")
+        raise TimeoutError(f"worker not ready after {timeout:.0f} s (logs in {self.data_dir})")
+
+    def _group_stable(self) -> bool:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            (group,) = admin.describe_consumer_groups([self.app_id])
+        finally:
+            admin.close()
+        return group.state == "Stable" and bool(group.members)
 
     def kill(self) -> None:
         if self.process is not None:
