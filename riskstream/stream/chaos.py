@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import KafkaError
 
 from ..engine import DecisionEngine
 from ..events import parse_order
@@ -91,6 +92,8 @@ class WorkerProcess:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             (group,) = admin.describe_consumer_groups([self.app_id])
+        except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+            return False
         finally:
             admin.close()
         return group.state == "Stable" and bool(group.members)
@@ -114,12 +117,19 @@ class DecisionTally:
 
     def __init__(self, bootstrap: str, topic: str):
         self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                      enable_auto_commit=False, consumer_timeout_ms=500)
+                                      enable_auto_commit=False)
         self.records: dict[str, list[dict]] = {}
 
     def poll(self) -> int:
-        for record in self.consumer:
-            self.records.setdefault(record.key.decode(), []).append(orjson.loads(record.value))
+        """Read what has arrived (bounded wait); the number of orders decided so far."""
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            batches = self.consumer.poll(timeout_ms=200, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    self.records.setdefault(record.key.decode(), []).append(orjson.loads(record.value))
+            if not batches:
+                break
         return len(self.records)
 
     def close(self) -> None:
@@ -182,7 +192,8 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
     finally:
         worker.stop()
         tally.close()
-        publisher.join()
+        if publisher.ident is not None:
+            publisher.join()
 
     engine = DecisionEngine(load_ruleset(rules))
     offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in events}
