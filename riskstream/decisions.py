@@ -30,7 +30,7 @@ class Outcome(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _LABELS[self]
 
     @classmethod
     def parse(cls, text: str) -> "Outcome":
@@ -51,7 +51,8 @@ class Outcome(enum.IntEnum):
         return self >= Outcome.HOLD
 
 
-OUTCOME_LABELS = tuple(o.label for o in Outcome)
+_LABELS = tuple(Outcome(n).name.lower() for n in range(len(Outcome)))  # indexed by value
+OUTCOME_LABELS = _LABELS
 
 
 @dataclass(slots=True, frozen=True)

@@ -96,7 +96,7 @@ def decode(raw: bytes | bytearray | memoryview | str) -> dict[str, Any]:
 
 def parse_order(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> OrderEvent:
     """Validate one event against ``riskstream.order/v1``."""
-    data = raw if isinstance(raw, Mapping) else decode(raw)
+    data = raw if type(raw) is dict or isinstance(raw, Mapping) else decode(raw)  # typing.Mapping checks are slow
     get = data.get
 
     order_id = get("order_id")

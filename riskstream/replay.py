@@ -138,9 +138,10 @@ def replay(
     report = ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=engine.version)
     started = time.perf_counter()
     dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
     with fewer_collections():
         for _, decision in decide_records(engine, records, report, label_field, group_field):
             if write is not None:
-                write(dumps(decision.to_dict()) + b"\n")
+                write(dumps(decision.to_dict(), option=newline))
     report.seconds = time.perf_counter() - started
     return report

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from operator import attrgetter
 from typing import Callable, Hashable
 
 from ..decisions import Reason
@@ -33,17 +35,19 @@ class Selector:
         self.flash = c.flash if c else None
         self.sale = c.sale if c else None
         self.item_filtered = bool(self.skus) or self.flash is True
-        order_checks: list[tuple[str, Callable[[OrderView], float | None], Compare]] = []
+        order_checks: list[tuple[str, Callable[[OrderView], float | None], Callable[[float], bool]]] = []
         if c is not None:
             if c.account_age is not None:
-                order_checks.append(("account_age", lambda v: v.event.account_age, c.account_age))
+                order_checks.append(("account_age", attrgetter("account_age"), _holds(c.account_age)))
             if c.since_sale_start is not None:
-                order_checks.append(("since_sale_start", lambda v: v.since_sale_start, c.since_sale_start))
+                order_checks.append(("since_sale_start", attrgetter("since_sale_start"), _holds(c.since_sale_start)))
             if c.items is not None:
-                order_checks.append(("items", lambda v: len(v.event.items), c.items))
+                order_checks.append(("items", lambda v: len(v.event.items), _holds(c.items)))
         self.order_checks = order_checks
         self.quantity = c.quantity if c else None
         self.amount = c.amount if c else None
+        self._quantity_holds = _holds(self.quantity) if self.quantity is not None else None
+        self._amount_holds = _holds(self.amount) if self.amount is not None else None
         self.trivial = c is None
 
     def select(self, view: OrderView) -> tuple[Item, ...] | None:
@@ -65,13 +69,15 @@ class Selector:
             items = tuple(i for i in items if i.sku in skus)
             if not items:
                 return None
-        for _, get, compare in self.order_checks:
+        for _, get, holds in self.order_checks:
             value = get(view)
-            if value is None or not compare.holds(value):
+            if value is None or not holds(value):
                 return None
-        if self.quantity is not None and not self.quantity.holds(sum(i.quantity for i in items)):
-            return None
-        if self.amount is not None and not self.amount.holds(self.amount_of(view, items)):
+        if self._quantity_holds is not None:
+            quantity = view.quantity if items is view.event.items else sum(i.quantity for i in items)
+            if not self._quantity_holds(quantity):
+                return None
+        if self._amount_holds is not None and not self._amount_holds(self.amount_of(view, items)):
             return None
         return items
 
@@ -88,6 +94,23 @@ class Selector:
         if self.amount is not None:
             out["amount"] = self.amount_of(view, items)
         return out
+
+
+_BOUND_TESTS: dict[str, Callable[[float], Callable[[float], bool]]] = {
+    "lt": lambda bound: lambda value: value < bound,
+    "le": lambda bound: lambda value: value <= bound,
+    "gt": lambda bound: lambda value: value > bound,
+    "ge": lambda bound: lambda value: value >= bound,
+}
+
+
+def _holds(compare: Compare) -> Callable[[float], bool]:
+    """``compare.holds`` as one plain comparison when it has a single bound."""
+    bounds = [(name, getattr(compare, name)) for name in _BOUND_TESTS if getattr(compare, name) is not None]
+    if len(bounds) == 1:
+        name, bound = bounds[0]
+        return _BOUND_TESTS[name](bound)
+    return compare.holds
 
 
 class Tracker:
@@ -112,37 +135,61 @@ class Tracker:
         items = self.selector.select(view)
         if items is None:
             return []
-        entity = view.entity
-        if self.single is not None:
-            key = entity(self.single)
-            if key is None:
-                return []
-        else:
-            parts = []
-            for name in self.entity_parts:
-                part = entity(name)
-                if part is None:
-                    return []
-                parts.append(part)
-            key = tuple(parts)
+        key = self._key(view)
+        if key is None:
+            return []
         value = None
         if self.of is not None:
-            value = entity(self.of)
+            value = view.entity(self.of)
             if value is None:
                 return []
         if not self.per_item:
-            if len(items) == 1 and self.selector.item_filtered:
-                item = items[0]
-                return [(key, item.quantity, item.quantity * item.unit_price, value)]
-            return [(key, sum(i.quantity for i in items), self.selector.amount_of(view, items), value)]
+            return [(key, *self._totals(view, items), value)]
         prefix = (key,) if self.single is not None else key
         return [((*prefix, i.sku), i.quantity, i.quantity * i.unit_price, value) for i in items]
 
     def touch(self, view: OrderView) -> list[Aggregate]:
         """Count the order in its key(s); the aggregate of each key touched."""
-        t = view.event.ts
-        add = self.window.add
-        return [add(key, t, qty, amount, value) for key, qty, amount, value in self.touches(view)]
+        if self.single is None or self.per_item:
+            t = view.event.ts
+            add = self.window.add
+            return [add(key, t, qty, amount, value) for key, qty, amount, value in self.touches(view)]
+        # One entity, one key per order: count it straight away (what touches() lists).
+        selector = self.selector
+        items = view.event.items if selector.trivial else selector.select(view)
+        if items is None:
+            return []
+        key = view.entity(self.single)
+        if key is None:
+            return []
+        value = None
+        if self.of is not None:
+            value = view.entity(self.of)
+            if value is None:
+                return []
+        qty, amount = self._totals(view, items)
+        return [self.window.add(key, view.event.ts, qty, amount, value)]
+
+    def _key(self, view: OrderView) -> Hashable | None:
+        """The order's key in this window (without the SKU); None when an entity is missing."""
+        if self.single is not None:
+            return view.entity(self.single)
+        parts = []
+        for name in self.entity_parts:
+            part = view.entity(name)
+            if part is None:
+                return None
+            parts.append(part)
+        return tuple(parts)
+
+    def _totals(self, view: OrderView, items: tuple[Item, ...]) -> tuple[int, float]:
+        """Units and amount one order adds to a key (of the counted items only, when filtered)."""
+        if not self.selector.item_filtered:  # every item counts
+            return view.quantity, view.event.amount
+        if len(items) == 1:
+            item = items[0]
+            return item.quantity, item.quantity * item.unit_price
+        return sum(i.quantity for i in items), self.selector.amount_of(view, items)
 
 
 def tracker_identity(velocity: Velocity, window_seconds: float) -> tuple:
@@ -183,13 +230,13 @@ class VelocityCheck(Check):
 
     def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
         aggregates = touched[self.tracker_id]
-        if not aggregates or (self.gate is not None and self.gate.select(view) is None):
+        if not aggregates:
             return None
         metric = self.metric
         value = aggregates[0][metric] if len(aggregates) == 1 else max(a[metric] for a in aggregates)
-        if value > self.above:
-            return self.reason(_number(value), self.above, self.window, self.key)
-        return None
+        if not (value > self.above) or (self.gate is not None and self.gate.select(view) is None):
+            return None
+        return self.reason(_number(value), self.above, self.window, self.key)
 
 
 class PurchaseLimitCheck(Check):
@@ -247,19 +294,25 @@ class ListCheck(Check):
                 key = keys.key(_LIST_KINDS[self.entity], entry)
                 if key is not None:
                     self.members.add(key)
+        self._ipv4_only = all(version == 4 for version, _ in self.networks)
 
     def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
+        if self.entity == "ip":
+            if not self.networks:
+                return None
+        elif not self.members:
+            return None
         if self.gate is not None and self.gate.select(view) is None:
             return None
         if self.entity == "ip":
             raw = view.event.ip
-            if raw is None or not self.networks:
+            if raw is None:
                 return None
             hit = self._ip_hits.get(raw)
             if hit is None:
                 if len(self._ip_hits) >= 100_000:
                     self._ip_hits.clear()
-                hit = self._ip_hits[raw] = _ip_listed(raw, self.networks)
+                hit = self._ip_hits[raw] = _ip_listed(raw, self.networks, self._ipv4_only)
             if not hit:
                 return None
         else:
@@ -271,15 +324,29 @@ class ListCheck(Check):
 
 _LIST_KINDS = {"account": "account", "ip": "ip", "device": "device", "phone": "phone", "payment": "payment", "address": "address"}
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# A plain dotted quad (no leading zeros, spaces or other digits), read without ipaddress.
+_DOTTED_QUAD = re.compile(rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})").fullmatch
 
-def _ip_listed(raw: str, networks: dict[tuple[int, int], set[int]]) -> bool:
-    try:
-        address = ipaddress.ip_address(raw)
-    except ValueError:
-        return False
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    number, version = int(address), address.version
+
+def _ip_listed(raw: str, networks: dict[tuple[int, int], set[int]], ipv4_only: bool = False) -> bool:
+    """Is ``raw`` in one of ``networks``?  ``ipv4_only``: they are all IPv4 networks."""
+    quad = _DOTTED_QUAD(raw)
+    if quad is not None:
+        a, b, c, d = quad.groups()
+        number, version = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d), 4
+    else:
+        if ipv4_only and "ffff" not in raw.lower():
+            # Not a dotted quad: IPv6 or nothing.  IPv6 can only hit an IPv4
+            # network as IPv4-mapped (::ffff:a.b.c.d), which spells out ffff.
+            return False
+        try:
+            address = ipaddress.ip_address(raw)
+        except ValueError:
+            return False
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        number, version = int(address), address.version
     bits = 32 if version == 4 else 128
     for (net_version, prefix), nets in networks.items():
         if net_version == version and (number >> (bits - prefix)) << (bits - prefix) in nets:

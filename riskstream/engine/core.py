@@ -36,6 +36,7 @@ class Policy:
     def __init__(self, thresholds: Thresholds):
         steps = [(Outcome.parse(name), value) for name, value in thresholds.model_dump().items() if value is not None]
         self.steps = sorted(steps, key=lambda s: s[1], reverse=True)
+        self._no_reasons = (self.by_score(0.0), 0.0)  # most orders
 
     def by_score(self, score: float) -> Outcome:
         for outcome, minimum in self.steps:
@@ -44,6 +45,8 @@ class Policy:
         return Outcome.ALLOW
 
     def action(self, reasons: list[Reason]) -> tuple[Outcome, float]:
+        if not reasons:
+            return self._no_reasons
         score = 0.0
         forced = Outcome.ALLOW
         allowed = False

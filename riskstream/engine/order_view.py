@@ -9,6 +9,7 @@ rule set uses, and cached because the same values recur across orders.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable
 
 import orjson
@@ -33,18 +34,39 @@ class EntityKeys:
         """The pseudonym of ``raw`` as an entity of ``kind`` (ip, ip_prefix, device...)."""
         if raw is None:
             return None
+        if type(raw) is not str:
+            if kind != "address" or not (type(raw) is dict or isinstance(raw, Mapping)):
+                return self._key_of_data(kind, raw)
+            # A structured address has the key of its text form (see
+            # normalize.address_key), which makes a compact cache key.
+            raw = normalize.address_text(raw)
         cache = self._caches.get(kind)
         if cache is None:
             cache = self._caches[kind] = {}
-        cache_key = raw if isinstance(raw, str) else orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
-        out = cache.get(cache_key, _MISS)
+        out = cache.get(raw, _MISS)
         if out is _MISS:
-            canonical = self.canonical(kind, raw)
-            out = None if canonical is None else normalize.pseudonym(kind, canonical, self.secret)
+            out = self._pseudonym(kind, raw)
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()  # cheap and bounded; hot values come straight back
+            cache[raw] = out
+        return out  # type: ignore[return-value]
+
+    def _key_of_data(self, kind: str, raw: object) -> str | None:
+        """:meth:`key` of a value that is not text (a number...), cached by its JSON text."""
+        cache = self._caches.setdefault(kind, {})
+        cache_key = ("json", orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode())
+        out = cache.get(cache_key, _MISS)
+        if out is _MISS:
+            out = self._pseudonym(kind, raw)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
             cache[cache_key] = out
         return out  # type: ignore[return-value]
+
+    def _pseudonym(self, kind: str, raw: object) -> str | None:
+        """The pseudonym of the canonical value, without the cache."""
+        canonical = self.canonical(kind, raw)
+        return None if canonical is None else normalize.pseudonym(kind, canonical, self.secret)
 
     def canonical(self, kind: str, raw: object) -> str | None:
         """The canonical text of a raw value, before pseudonymisation."""
@@ -98,10 +120,13 @@ class SaleIndex:
 class OrderView:
     """One order as the rules see it; derived values are computed once, on demand."""
 
-    __slots__ = ("event", "sale", "flash_items", "since_sale_start", "_keys", "_entity")
+    __slots__ = ("event", "sale", "flash_items", "since_sale_start", "quantity", "account_age", "_keys", "_entity")
 
     def __init__(self, event: OrderEvent, sales: SaleIndex, keys: EntityKeys):
         self.event = event
+        items = event.items
+        self.quantity = items[0].quantity if len(items) == 1 else sum(i.quantity for i in items)  # units
+        self.account_age = event.account_age
         sale = sales.resolve(event) if sales.sales else None
         self.sale = sale
         if sale is None:
@@ -112,35 +137,35 @@ class OrderView:
             self.flash_items = tuple(i for i in event.items if i.sku in skus)
             self.since_sale_start = event.ts - sales.start[sale.id]
         self._keys = keys
-        self._entity: dict[str, str | None] = {}
+        account = event.account_id
+        self._entity: dict[str, str | None] = {"account": account, "person": account}
 
     def entity(self, name: str) -> str | None:
         """The key of an entity of this order (``account``, ``ip``, ``address``...)."""
-        try:
-            return self._entity[name]
-        except KeyError:
-            pass
-        getter = _ENTITY_GETTERS[name]
-        value = getter(self)
-        self._entity[name] = value
-        return value
+        value = self._entity.get(name, _MISS)
+        if value is _MISS:
+            source = _PSEUDONYMOUS.get(name)
+            if source is not None:
+                kind, attribute = source
+                value = self._keys.key(kind, getattr(self.event, attribute))
+            else:
+                value = _ENTITY_GETTERS[name](self)
+            self._entity[name] = value
+        return value  # type: ignore[return-value]
 
 
-def _pseudonymous(kind: str, attribute: str) -> Callable[[OrderView], str | None]:
-    def get(view: OrderView) -> str | None:
-        return view._keys.key(kind, getattr(view.event, attribute))
-
-    return get
-
+# Entities keyed by the pseudonym of an event field: name -> (kind, field).
+_PSEUDONYMOUS: dict[str, tuple[str, str]] = {
+    "ip": ("ip", "ip"),
+    "ip_prefix": ("ip_prefix", "ip"),
+    "device": ("device", "device_id"),
+    "phone": ("phone", "phone"),
+    "payment": ("payment", "payment_fingerprint"),
+    "address": ("address", "shipping_address"),
+}
 
 _ENTITY_GETTERS: dict[str, Callable[[OrderView], str | None]] = {
     "account": lambda v: v.event.account_id,
     "person": lambda v: v.event.account_id,
     "sale": lambda v: v.sale.id if v.sale is not None else None,
-    "ip": _pseudonymous("ip", "ip"),
-    "ip_prefix": _pseudonymous("ip_prefix", "ip"),
-    "device": _pseudonymous("device", "device_id"),
-    "phone": _pseudonymous("phone", "phone"),
-    "payment": _pseudonymous("payment", "payment_fingerprint"),
-    "address": _pseudonymous("address", "shipping_address"),
 }

@@ -17,7 +17,9 @@ windows.  Anything older is evicted, so memory is bounded by what falls in
 Keys that went quiet are dropped by :meth:`VelocityWindow.sweep` without
 visiting every key: keys are filed in coarse time buckets by their newest
 entry, and a bucket older than ``W + grace`` is dropped whole, since every
-entry of its keys has left the window and the grace.
+entry of its keys has left the window and the grace.  A bucket is a plain
+list: a key that moved on to a newer bucket stays listed in the old one and
+is skipped when that bucket is dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ class Aggregate(NamedTuple):
     quantity: float
     amount: float
     distinct: int
+
+
+# Builds an Aggregate from a plain tuple, without the Python-level __new__
+# that NamedTuple generates (the hot path makes one per key per order).
+_tuple_new = tuple.__new__
 
 
 class _Series:
@@ -101,7 +108,8 @@ class VelocityWindow:
         # in real traffic are - and becomes a _Series on its second order.
         self._series: dict[Hashable, _Series | tuple] = {}
         self._bucket_width = max(1.0, (self.length + self.grace) / 4)
-        self._buckets: dict[int, set[Hashable]] = {}
+        self._buckets: dict[int, list[Hashable]] = {}
+        self._distinct_one = 1 if distinct else 0  # the distinct count of a key's first order
 
     def __len__(self) -> int:
         return len(self._series)
@@ -119,43 +127,37 @@ class VelocityWindow:
         """
         if t > self.watermark:
             self.watermark = t
-        series = self._series.get(key)
-        if series is None:
-            self._series[key] = (t, qty, amount, value)
-            bucket = int(t // self._bucket_width)
-            keys = self._buckets.get(bucket)
-            if keys is None:
-                keys = self._buckets[bucket] = set()
-            keys.add(key)
-            return Aggregate(1, qty, amount, 1 if self.distinct else 0)
+        single = (t, qty, amount, value)
+        series = self._series.setdefault(key, single)  # one lookup for a new key
+        if series is single:
+            self._file(key, int(t // self._bucket_width))
+            return _tuple_new(Aggregate, (1, qty, amount, self._distinct_one))
         if type(series) is tuple:
             series = self._promote(key, series)
         times = series.times
         if series.head == len(times) or t >= times[-1]:
             bucket = int(t // self._bucket_width)
             if bucket != series.bucket:
-                self._refile(key, series, bucket)
+                series.bucket = bucket
+                self._file(key, bucket)
             return self._append(series, t, qty, amount, value)
         return self._insert_late(series, t, qty, amount, value)
 
     def _promote(self, key: Hashable, single: tuple) -> _Series:
         series = _Series(self.distinct)
         t, qty, amount, value = single
-        series.bucket = int(t // self._bucket_width)
+        series.bucket = int(t // self._bucket_width)  # already filed there
         self._series[key] = series
         self._append(series, t, qty, amount, value)
         return series
 
-    def _refile(self, key: Hashable, series: _Series, bucket: int) -> None:
-        if series.bucket is not None:
-            old = self._buckets.get(series.bucket)
-            if old is not None:
-                old.discard(key)
+    def _file(self, key: Hashable, bucket: int) -> None:
+        """List ``key`` under the sweep bucket of its newest entry."""
         keys = self._buckets.get(bucket)
         if keys is None:
-            keys = self._buckets[bucket] = set()
-        keys.add(key)
-        series.bucket = bucket
+            self._buckets[bucket] = [key]
+        else:
+            keys.append(key)
 
     def _append(self, s: _Series, t: float, qty: float, amount: float, value: Hashable) -> Aggregate:
         times = s.times
@@ -174,7 +176,7 @@ class VelocityWindow:
         if times[s.head] <= start - self.grace:
             s.evict(start - self.grace)
         counts = s.counts
-        return Aggregate(len(times) - s.win, s.qty, s.amt, len(counts) if counts is not None else 0)
+        return _tuple_new(Aggregate, (len(times) - s.win, s.qty, s.amt, len(counts) if counts is not None else 0))
 
     def _insert_late(self, s: _Series, t: float, qty: float, amount: float, value: Hashable) -> Aggregate:
         times = s.times
@@ -229,7 +231,7 @@ class VelocityWindow:
                 if series is None:
                     continue
                 newest = int(series[0] // width) if type(series) is tuple else series.bucket
-                if newest == bucket:
+                if newest == bucket:  # else it moved on to a newer bucket
                     del self._series[key]
                     dropped += 1
         return dropped
