@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from operator import attrgetter
 from typing import Callable, Hashable
 
@@ -325,16 +326,15 @@ class ListCheck(Check):
 _LIST_KINDS = {"account": "account", "ip": "ip", "device": "device", "phone": "phone", "payment": "payment", "address": "address"}
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-# A plain dotted quad (no leading zeros, spaces or other digits), read without ipaddress.
-_DOTTED_QUAD = re.compile(rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})").fullmatch
+# A plain dotted quad (no leading zeros, spaces or other digits): exactly the
+# IPv4 text ipaddress accepts, and read the same by inet_aton.
+_DOTTED_QUAD = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}").fullmatch
 
 
 def _ip_listed(raw: str, networks: dict[tuple[int, int], set[int]], ipv4_only: bool = False) -> bool:
     """Is ``raw`` in one of ``networks``?  ``ipv4_only``: they are all IPv4 networks."""
-    quad = _DOTTED_QUAD(raw)
-    if quad is not None:
-        a, b, c, d = quad.groups()
-        number, version = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d), 4
+    if _DOTTED_QUAD(raw) is not None:
+        number, version = int.from_bytes(socket.inet_aton(raw), "big"), 4
     else:
         if ipv4_only and "ffff" not in raw.lower():
             # Not a dotted quad: IPv6 or nothing.  IPv6 can only hit an IPv4
