@@ -65,6 +65,8 @@ def backtest(
     comparison = Comparison(new=reports[0], baseline=reports[1])
     base_report = reports[1]
     for data, decision in decide_records(new, records, reports[0], label_field):
+        if data is None:
+            continue  # an escalation of an earlier order: counted in the report, not compared here
         before = _decide_baseline(baseline, data, base_report, label_field)
         comparison.moves[before.action.label, decision.action.label] += 1
         hits_new, hits_old = _hits(decision), _hits(before)
@@ -92,5 +94,8 @@ def backtest(
 
 def _decide_baseline(engine: DecisionEngine, data: dict, report: ReplayReport, label_field: str | None) -> Decision:
     # The new engine already validated and de-duplicated this order.
-    decision = next(decide_records(engine, [("", data)], report, label_field))[1]
+    decided = decide_records(engine, [("", data)], report, label_field)
+    decision = next(decided)[1]
+    for _ in decided:  # let the report count the escalations this order caused
+        pass
     return decision

@@ -91,7 +91,9 @@ class Decision:
     ``reasons`` are the active rules that hit; ``shadow`` the shadow rules that
     hit, and ``shadow_action`` the action the order would have had if the shadow
     rules were active.  ``revision`` grows when a decision is escalated later;
-    the last revision per order is the decision.
+    the last revision per order is the decision.  ``cluster`` names the
+    account's cluster of linked accounts (when it has one): its id, its size
+    and the shared entities that put the account in it.
     """
 
     order_id: str
@@ -108,6 +110,7 @@ class Decision:
     model_version: str | None = None
     model_score: float | None = None
     cluster_id: str | None = None
+    cluster: dict[str, Any] | None = None  # id, size and the links that put the account in its cluster
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -125,6 +128,8 @@ class Decision:
             "decided_at": self.decided_at,
             "revision": self.revision,
         }
+        if self.cluster is not None:
+            out["cluster"] = self.cluster
         if self.shadow:
             out["shadow"] = [r.to_dict() for r in self.shadow]
             out["shadow_action"] = (self.shadow_action or self.action).label

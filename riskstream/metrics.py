@@ -68,6 +68,11 @@ class LabelTally:
         self.actions.append(int(action))
         self.scores.append(score)
 
+    def revise(self, position: int, action: Outcome, score: float) -> None:
+        """A later revision of the order added at ``position`` (the count before its :meth:`add`)."""
+        self.actions[position] = int(action)
+        self.scores[position] = score
+
     def summary(self) -> dict[str, Any]:
         labels = np.asarray(self.labels, dtype=np.int8)
         actions = np.asarray(self.actions, dtype=np.int8)

@@ -4,13 +4,17 @@
 :class:`~riskstream.engine.DecisionEngine` as the stream workers.  Bad events
 are counted and reported (with their place and the field at fault), never
 fatal; duplicates of an order id are decided once.
+
+When the rules keep a graph, a decision may escalate earlier orders of its
+cluster: the new revisions are written right after the decision that caused
+them, and the report counts each order's last revision.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections import Counter
+from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -38,6 +42,7 @@ class ReplayReport:
     tally: LabelTally | None = None
     groups: dict[str, Counter] = field(default_factory=dict)
     ruleset_version: str = ""
+    escalations: int = 0  # later revisions of earlier orders
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,6 +54,8 @@ class ReplayReport:
             "orders_per_second": round(self.orders / self.seconds) if self.seconds else 0,
             "ruleset_version": self.ruleset_version,
         }
+        if self.escalations:
+            out["escalations"] = self.escalations
         if self.invalid_examples:
             out["invalid_examples"] = self.invalid_examples
         if self.tally is not None:
@@ -76,9 +83,14 @@ def decide_records(
     label_field: str | None = None,
     group_field: str | None = None,
 ) -> Iterator[tuple[dict[str, Any], Decision]]:
-    """Decide each record; yields ``(event mapping, decision)`` for valid new orders."""
+    """Decide each record; yields ``(event mapping, decision)`` for valid new orders.
+
+    Escalations (new revisions of earlier orders) follow the decision that
+    caused them as ``(None, decision)``; the report then counts the new action.
+    """
     actions = report.actions
     tally = report.tally
+    revisable = _Revisable(engine.graph.within) if engine.graph is not None else None
     for source, raw in records:
         try:
             data = raw if isinstance(raw, dict) else decode(raw)
@@ -95,8 +107,13 @@ def decide_records(
         report.orders += 1
         label = decision.action.label
         actions[label] += 1
+        position = None
         if tally is not None:
-            tally.add(parse_label(data.get(label_field)), decision.action, decision.score)
+            parsed = parse_label(data.get(label_field))
+            if parsed is not None:
+                position = len(tally.labels)
+            tally.add(parsed, decision.action, decision.score)
+        counts = None
         if group_field is not None:
             group = data.get(group_field)
             if group is not None:
@@ -105,6 +122,42 @@ def decide_records(
                     counts = report.groups[group] = Counter()
                 counts[label] += 1
         yield data, decision
+        if revisable is not None:
+            revisable.add(event.ts, decision.order_id, [label, position, counts])
+            for later in engine.take_escalations():
+                entry = revisable.get(later.order_id)
+                if entry is not None:
+                    new = later.action.label
+                    actions[entry[0]] -= 1
+                    actions[new] += 1
+                    if entry[2] is not None:
+                        entry[2][entry[0]] -= 1
+                        entry[2][new] += 1
+                    if tally is not None and entry[1] is not None:
+                        tally.revise(entry[1], later.action, later.score)
+                    entry[0] = new
+                report.escalations += 1
+                yield None, later
+
+
+class _Revisable:
+    """Orders recent enough to be escalated: order id -> [counted action, tally position, group counts]."""
+
+    def __init__(self, horizon: float):
+        self.horizon = horizon
+        self.entries: dict[str, list] = {}
+        self.times: deque[tuple[float, str]] = deque()
+
+    def add(self, ts: float, order_id: str, entry: list) -> None:
+        self.entries[order_id] = entry
+        times = self.times
+        times.append((ts, order_id))
+        cut = ts - self.horizon - 3600.0  # orders arrive roughly in time order; keep a margin
+        while times and times[0][0] < cut:
+            self.entries.pop(times.popleft()[1], None)
+
+    def get(self, order_id: str) -> list | None:
+        return self.entries.get(order_id)
 
 
 @contextmanager

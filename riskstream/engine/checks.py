@@ -4,8 +4,8 @@
   of its items count?
 * :class:`Tracker` - one sliding window fed by every qualifying order; rules
   with the same key, window and filter share it.
-* :class:`Check` - one rule: reads trackers and the order, returns a
-  :class:`~riskstream.decisions.Reason` when it hits.
+* :class:`Check` - one rule: reads trackers, the order and its cluster,
+  returns a :class:`~riskstream.decisions.Reason` when it hits.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..decisions import Reason
 from ..events import Item
 from ..rules.model import Compare, Conditions, EntityList, Rule, Velocity, format_duration
 from ..rules.ruleset import RuleSet
+from .clusters import ClusterGate
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate, VelocityWindow
 
@@ -210,6 +211,7 @@ class Check:
         self.score = float(rule.score)
         self.outcome = rule.outcome
         self.gate = Selector(rule.match) if rule.match is not None else None
+        self.cluster_gate = ClusterGate(rule.cluster) if rule.cluster is not None else None
 
     def reason(self, value, threshold=None, window=None, key=None) -> Reason:
         return Reason(self.id, self.kind, value, threshold, window, key, self.score, self.outcome, self.shadow)
@@ -237,16 +239,23 @@ class VelocityCheck(Check):
         value = aggregates[0][metric] if len(aggregates) == 1 else max(a[metric] for a in aggregates)
         if not (value > self.above) or (self.gate is not None and self.gate.select(view) is None):
             return None
+        if self.cluster_gate is not None and self.cluster_gate.values(view) is None:
+            return None
         return self.reason(_number(value), self.above, self.window, self.key)
 
 
 class PurchaseLimitCheck(Check):
-    """Units of one flash SKU per person per sale, against the sale's limit."""
+    """Units of one flash SKU per person per sale, against the sale's limit.
+
+    When the rule set keeps a graph, a person is the account's cluster: the
+    units of every member are added up (exactly, whenever they joined).
+    """
 
     def __init__(self, rule: Rule, tracker_id: int, tracker: Tracker, ruleset: RuleSet):
         super().__init__(rule)
         assert rule.purchase_limit is not None
         self.tracker_id = tracker_id
+        self.by_cluster = rule.purchase_limit.per == "person" and ruleset.graph is not None
         override = rule.purchase_limit.limit
         self.limits = {
             sale.id: override if override is not None else sale.per_person_limit for sale in ruleset.sales.values()
@@ -260,10 +269,35 @@ class PurchaseLimitCheck(Check):
         limit = self.limits.get(view.sale.id)
         if limit is None or (self.gate is not None and self.gate.select(view) is None):
             return None
-        value = aggregates[0].quantity if len(aggregates) == 1 else max(a.quantity for a in aggregates)
+        cluster = view.cluster
+        if self.by_cluster and cluster is not None and cluster.size > 1:
+            value = cluster.flash(view)[0]
+            key = "cluster"
+        else:
+            value = aggregates[0].quantity if len(aggregates) == 1 else max(a.quantity for a in aggregates)
+            key = self.key
         if value > limit:
-            return self.reason(_number(value), limit, "sale", self.key)
+            if self.cluster_gate is not None and self.cluster_gate.values(view) is None:
+                return None
+            return self.reason(_number(value), limit, "sale", key)
         return None
+
+
+class ClusterCheck(Check):
+    """Conditions on the order's cluster of linked accounts (size, new accounts, flash buying)."""
+
+    def __init__(self, rule: Rule):
+        super().__init__(rule)
+        assert self.cluster_gate is not None
+        self.window = "sale" if self.cluster_gate.per_sale else None
+
+    def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
+        if view.cluster is None or (self.gate is not None and self.gate.select(view) is None):
+            return None
+        values = self.cluster_gate.values(view)  # type: ignore[union-attr]
+        if values is None:
+            return None
+        return self.reason(values, self.cluster_gate.threshold, self.window, "cluster")  # type: ignore[union-attr]
 
 
 class MatchCheck(Check):
@@ -377,11 +411,14 @@ def compile_checks(ruleset: RuleSet, keys: EntityKeys, sales: SaleIndex, grace: 
         if rule.velocity is not None:
             checks.append(VelocityCheck(rule, *tracker_for(rule.velocity)))
         elif rule.purchase_limit is not None:
-            per = "person" if rule.purchase_limit.per == "person" else "account"
+            # With a graph the cluster's units are added up from per-account tallies (see PurchaseLimitCheck).
+            per = "person" if rule.purchase_limit.per == "person" and ruleset.graph is None else "account"
             velocity = Velocity(key=[per, "sale", "sku"], metric="quantity", window="sale", where=Conditions(flash=True))
             checks.append(PurchaseLimitCheck(rule, *tracker_for(velocity), ruleset))
         elif rule.list is not None:
             checks.append(ListCheck(rule, ruleset.lists[rule.list], keys))
+        elif rule.cluster is not None:
+            checks.append(ClusterCheck(rule))
         else:
             checks.append(MatchCheck(rule))
     return trackers, checks

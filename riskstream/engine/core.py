@@ -10,6 +10,13 @@ an outcome through the rule set's thresholds, forced outcomes raise it, and
 the strongest wins.  An allow-list hit lets the order through unless a list
 with a stronger outcome also hit.  Shadow rules are evaluated and reported
 but never change the action.
+
+When the rule set keeps a graph (:mod:`.clusters`), each order also links
+its account to its entities before the rules run, ``person`` is the
+account's cluster, and cluster rules that force an outcome escalate the
+earlier orders of the cluster's members: :meth:`DecisionEngine.decide`
+returns the order's decision, and :meth:`DecisionEngine.take_escalations`
+the new revisions of earlier orders it caused.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from ..events import OrderEvent
 from ..rules.model import Thresholds
 from ..rules.ruleset import RuleSet
 from .checks import Check, ListCheck, Tracker, compile_checks
+from .clusters import GraphStep
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate
 
@@ -107,6 +115,11 @@ class DecisionEngine:
         self._seen_width = self.dedup_horizon / 8
         self._seen_buckets: dict[int, list[str]] = {}
         self.list_checks = [c for c in self.checks if isinstance(c, ListCheck)]
+        self.graph: GraphStep | None = GraphStep(ruleset.graph) if ruleset.graph is not None else None
+        self._checks_by_id = {c.id: c for c in self.checks}
+        self._escalations: list[Decision] = []
+        if self.graph is not None:
+            self.dedup_horizon = max(self.dedup_horizon, self.graph.within)
 
     def seen(self, order_id: str) -> bool:
         """True when this order id was already decided (within the dedup horizon)."""
@@ -117,7 +130,20 @@ class DecisionEngine:
         self._remember(event.order_id, event.ts)
         self.observe(event.ts)
         view = self.view(event)
-        return self.conclude(view, [t.touch(view) for t in self.trackers])
+        graph = self.graph
+        if graph is None:
+            return self.conclude(view, [t.touch(view) for t in self.trackers])
+        graph.observe(view)
+        decision = self.conclude(view, [t.touch(view) for t in self.trackers])
+        escalated = graph.escalate(view, decision, self._checks_by_id, self.policy, decision.decided_at)
+        if escalated:
+            self._escalations.extend(escalated)
+        return decision
+
+    def take_escalations(self) -> list[Decision]:
+        """New revisions of earlier orders escalated since the last call (a cluster crossed a threshold)."""
+        out, self._escalations = self._escalations, []
+        return out
 
     def observe(self, ts: float) -> None:
         """Advance event time to ``ts``; evicts expired state every minute of event time."""
@@ -157,12 +183,18 @@ class DecisionEngine:
         if shadow:
             decision.shadow = shadow
             decision.shadow_action = self.policy.action(active + shadow)[0]
+        cluster = view.cluster
+        if cluster is not None and cluster.id is not None:
+            decision.cluster_id = cluster.id
+            decision.cluster = cluster.record()
         return decision
 
     def sweep(self) -> None:
         """Evict state that every window has left behind; runs every few minutes of event time."""
         for tracker in self.trackers:
             tracker.window.sweep()
+        if self.graph is not None:
+            self.graph.sweep(self.watermark)
         cut = self.watermark - self.dedup_horizon
         width = self._seen_width
         for bucket in [b for b in self._seen_buckets if (b + 1) * width <= cut]:
@@ -179,11 +211,14 @@ class DecisionEngine:
 
     def state_size(self) -> dict[str, int]:
         """Keys and entries held, for memory reports."""
-        return {
+        out = {
             "keys": sum(len(t.window) for t in self.trackers),
             "entries": sum(t.window.entries() for t in self.trackers),
             "order_ids": len(self._seen),
         }
+        if self.graph is not None:
+            out.update(self.graph.state_size())
+        return out
 
 
 _second_text: tuple[int, str] = (-1, "")

@@ -120,7 +120,7 @@ class SaleIndex:
 class OrderView:
     """One order as the rules see it; derived values are computed once, on demand."""
 
-    __slots__ = ("event", "sale", "flash_items", "since_sale_start", "quantity", "account_age", "_keys", "_entity")
+    __slots__ = ("event", "sale", "flash_items", "since_sale_start", "quantity", "account_age", "cluster", "_keys", "_entity")
 
     def __init__(self, event: OrderEvent, sales: SaleIndex, keys: EntityKeys):
         self.event = event
@@ -137,8 +137,13 @@ class OrderView:
             self.flash_items = tuple(i for i in event.items if i.sku in skus)
             self.since_sale_start = event.ts - sales.start[sale.id]
         self._keys = keys
+        self.cluster = None  # ClusterFacts, set by the graph step when the rule set keeps a graph
         account = event.account_id
         self._entity: dict[str, str | None] = {"account": account, "person": account}
+
+    def set_person(self, cluster_id: str) -> None:
+        """The order's ``person`` is its account's cluster (set by the graph step)."""
+        self._entity["person"] = cluster_id
 
     def entity(self, name: str) -> str | None:
         """The key of an entity of this order (``account``, ``ip``, ``address``...)."""

@@ -10,6 +10,9 @@ directory merged::
       - {id: S1111, skus: [FS-PHONE-01], start: ..., end: ..., per_person_limit: 1}
     lists:              # block and allow lists
       - {id: blocked-devices, entity: device, entries: [...]}
+    graph:              # once per rule set: how accounts are linked into clusters
+      links: [ip, device, phone, payment, address]
+      hub_accounts: 50
     rules:
       - id: account-daily-orders
         velocity: {key: [account], metric: count, window: 24h}
@@ -23,9 +26,13 @@ A rule is one of four kinds, chosen by the block it carries:
 * ``purchase_limit`` - units of a flash-sale SKU bought per person in a sale,
   against the sale's ``per_person_limit``.
 * ``list`` - an entity of the order is on a named list.
+* ``cluster`` - conditions on the order's cluster of linked accounts (its
+  size, its share of new accounts, the flash units and orders it bought in
+  the sale); see the ``graph`` section.
 * neither - a predicate rule: only its ``match`` conditions.
 
-``match`` conditions may gate any rule.  A rule adds ``score`` to the order's
+``match`` conditions may gate any rule, and so may ``cluster`` conditions on
+a velocity or purchase-limit rule.  A rule adds ``score`` to the order's
 total and may force an ``outcome``; ``mode: shadow`` reports the rule without
 letting it change anything.  Nothing here is ever evaluated as code.
 """
@@ -184,8 +191,68 @@ class Velocity(_Strict):
 
 
 class PurchaseLimit(_Strict):
-    per: Literal["account", "person"] = Field("person", description="whose purchases are added up")
+    per: Literal["account", "person"] = Field(
+        "person", description="whose purchases are added up: a person is the account's cluster when the rule set keeps a graph"
+    )
     limit: int | None = Field(None, ge=0, description="units per SKU per sale; defaults to the sale's per_person_limit")
+
+
+LinkKind = Literal["ip", "ip_prefix", "device", "phone", "payment", "address"]
+
+
+class GraphSettings(_Strict):
+    """How accounts are linked into clusters (the ``graph`` section).
+
+    A rule set with a ``graph`` section or a ``cluster`` rule keeps the graph;
+    without either, no graph step runs and ``person`` is the account.
+    """
+
+    links: list[LinkKind] = Field(
+        default_factory=lambda: ["ip", "device", "phone", "payment", "address"],
+        min_length=1,
+        description="entity kinds that link accounts (ip_prefix is off unless listed)",
+    )
+    hub_accounts: int = Field(50, ge=2, description="an entity linked to more accounts within the retention is a hub: recorded, never merging")
+    hubs: dict[LinkKind, Annotated[int, Field(ge=2)]] = Field(default_factory=dict, description="hub_accounts per entity kind, e.g. {ip: 30}")
+    retention: Duration = Field(7 * 86400.0, description="a link unused for this long ages out")
+    new_account_age: Duration = Field(7 * 86400.0, description="accounts younger than this count as new in new_share")
+    escalate_within: Duration = Field(3600.0, description="earlier orders of a cluster's members this recent are escalated when a cluster rule hits")
+
+    @field_validator("links")
+    @classmethod
+    def _unique_links(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("links lists an entity kind twice")
+        return value
+
+    @field_validator("retention", "escalate_within")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than zero")
+        return value
+
+
+class ClusterConditions(_Strict):
+    """Conditions on the order's cluster of linked accounts; all given must hold.
+
+    An account linked to no other account is a cluster of one.
+    """
+
+    size: Compare | None = Field(None, description="accounts in the cluster")
+    new_share: Compare | None = Field(None, description="share (0-1) of members younger than graph.new_account_age")
+    flash_units: Compare | None = Field(None, description="units of the order's flash SKU the cluster bought in this sale")
+    flash_orders: Compare | None = Field(None, description="orders of the order's flash SKU the cluster placed in this sale")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ClusterConditions":
+        if not self.model_fields_set:
+            raise ValueError("give at least one of size, new_share, flash_units, flash_orders")
+        return self
+
+    @property
+    def per_sale(self) -> bool:
+        return self.flash_units is not None or self.flash_orders is not None
 
 
 class Rule(_Strict):
@@ -197,6 +264,7 @@ class Rule(_Strict):
     purchase_limit: PurchaseLimit | None = None
     list: str | None = Field(None, description="id of a list under `lists`")
     match: Conditions | None = Field(None, description="conditions on the order; all must hold")
+    cluster: ClusterConditions | None = Field(None, description="conditions on the order's cluster of linked accounts")
     above: float | None = Field(None, description="velocity threshold: hits when the value is above it")
     score: float = Field(0, ge=0, description="added to the order's score when the rule hits")
     outcome: Outcome | None = Field(None, description="forces at least this outcome when the rule hits")
@@ -211,8 +279,10 @@ class Rule(_Strict):
         kinds = [k for k in ("velocity", "purchase_limit", "list") if getattr(self, k) is not None]
         if len(kinds) > 1:
             raise ValueError(f"a rule is one kind: pick one of {', '.join(kinds)}")
-        if not kinds and self.match is None:
-            raise ValueError("a rule needs velocity, purchase_limit, list or match")
+        if not kinds and self.match is None and self.cluster is None:
+            raise ValueError("a rule needs velocity, purchase_limit, list, cluster or match")
+        if self.cluster is not None and self.list is not None:
+            raise ValueError("`cluster` conditions do not go with a list rule")
         if self.velocity is not None and self.above is None:
             raise ValueError("a velocity rule needs `above`, the threshold")
         if self.velocity is None and self.above is not None:
@@ -225,7 +295,7 @@ class Rule(_Strict):
 
     @property
     def kind(self) -> str:
-        for name in ("velocity", "purchase_limit", "list"):
+        for name in ("velocity", "purchase_limit", "list", "cluster"):
             if getattr(self, name) is not None:
                 return name
         return "match"
@@ -282,6 +352,7 @@ class RuleFile(_Strict):
     """One YAML file under rules/."""
 
     ruleset: Header | None = None
+    graph: GraphSettings | None = None
     sales: list[Sale] = Field(default_factory=list)
     lists: list[EntityList] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .errors import Problem
-from .model import Conditions, EntityList, Header, Rule, RuleFile, Sale, Thresholds
+from .model import Conditions, EntityList, GraphSettings, Header, Rule, RuleFile, Sale, Thresholds
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     digest: str
     places: dict[str, str] = field(default_factory=dict, compare=False)  # rule id -> "file:line"
+    graph: GraphSettings | None = None  # None: no graph step; person is the account
 
     @property
     def version(self) -> str:
@@ -55,6 +56,8 @@ class RuleSet:
     ) -> "RuleSet":
         header: Header | None = None
         header_at = ""
+        graph: GraphSettings | None = None
+        graph_at = ""
         seen: dict[tuple[str, str], str] = {}
         sales: dict[str, Sale] = {}
         lists: dict[str, EntityList] = {}
@@ -79,6 +82,11 @@ class RuleSet:
                     file, line = place(name, lines, ("ruleset",))
                     problems.append(Problem(file, line, "ruleset", f"the ruleset header is already given in {header_at}"))
                 header, header_at = data.ruleset, name
+            if data.graph is not None:
+                if graph is not None:
+                    file, line = place(name, lines, ("graph",))
+                    problems.append(Problem(file, line, "graph", f"the graph section is already given in {graph_at}"))
+                graph, graph_at = data.graph, name
             for n, sale in enumerate(data.sales):
                 if unique("sales", sale.id, name, lines, ("sales", n)):
                     sales[sale.id] = sale
@@ -102,7 +110,11 @@ class RuleSet:
                 if rule.list is not None and rule.list not in lists:
                     file, line = place(name, lines, loc + ("list",))
                     problems.append(Problem(file, line, f"rules[{n}].list", f"no list with id {rule.list!r} (known: {', '.join(lists) or 'none'})"))
-                needs_sale = rule.purchase_limit is not None or (rule.velocity is not None and rule.velocity.window == "sale")
+                needs_sale = (
+                    rule.purchase_limit is not None
+                    or (rule.velocity is not None and rule.velocity.window == "sale")
+                    or (rule.cluster is not None and rule.cluster.per_sale)
+                )
                 if needs_sale and not sales:
                     file, line = place(name, lines, loc)
                     problems.append(Problem(file, line, f"rules[{n}]", "this rule works per sale, but no sales are defined"))
@@ -111,7 +123,9 @@ class RuleSet:
                         file, line = place(name, lines, loc + ("purchase_limit",))
                         problems.append(Problem(file, line, f"rules[{n}].purchase_limit.limit", "no limit given and no sale sets per_person_limit"))
 
-        return cls(header or Header(), sales, lists, tuple(rules), digest, places)
+        if graph is None and any(rule.cluster is not None for rule in rules):
+            graph = GraphSettings()  # cluster rules with the default linking
+        return cls(header or Header(), sales, lists, tuple(rules), digest, places, graph)
 
 
 def _conditions_of(rule: Rule) -> list[tuple[tuple[str, ...], Conditions]]:

@@ -1,0 +1,317 @@
+"""The engine's graph step: link the order's account, find its cluster, escalate rings.
+
+Runs only when the rule set keeps a graph (a ``graph`` section or a
+``cluster`` rule).  Per order, :meth:`GraphStep.observe`:
+
+1. names the order's entity nodes (``"kind:pseudonym"``, the keys the rules
+   already compute), asks the :class:`~riskstream.graph.LinkSpotter` which
+   links are new and applies those to the :class:`~riskstream.graph.ClusterIndex`;
+2. tallies the order's flash units per account, SKU and sale;
+3. puts :class:`ClusterFacts` on the view: the cluster id, its size and
+   members, and (computed on demand) its share of new accounts and its flash
+   units and orders in the sale.  ``person`` becomes the cluster id.
+
+After the decision, :meth:`GraphStep.escalate` looks at the cluster rules
+that hit with a forced outcome: the earlier orders of the cluster's members
+within ``escalate_within`` that the rule's ``match`` selects get a new
+decision record, one revision higher, so a ring's first orders are stopped
+too, not only the ones placed after the cluster crossed the threshold.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..decisions import Decision, Reason
+from ..events import EventError
+from ..graph import ClusterIndex, LinkSpotter
+from ..rules.model import ClusterConditions, GraphSettings
+from .order_view import OrderView
+
+if TYPE_CHECKING:
+    from .checks import Check
+    from .core import Policy
+
+MAX_LINKS_IN_RECORD = 8
+
+
+class ClusterFacts:
+    """What the rules see of an order's cluster; the costly parts are computed on demand."""
+
+    __slots__ = ("id", "size", "members", "account", "ts", "_step", "_new_share", "_flash")
+
+    def __init__(self, step: "GraphStep", account: str, ts: float, found: tuple[str, int] | None):
+        self._step = step
+        self.account = account
+        self.ts = ts
+        if found is None:
+            self.id: str | None = None
+            self.size = 1
+            self.members: list[str] = [account]
+        else:
+            self.id, self.size = found
+            self.members = step.index.members(account)
+        self._new_share: float | None = None
+        self._flash: tuple[int, int] | None = None
+
+    def new_share(self, view: OrderView) -> float:
+        """Share of members younger than ``graph.new_account_age`` at this order."""
+        if self._new_share is None:
+            step = self._step
+            young = step.settings.new_account_age
+            if self.size == 1:
+                age = view.account_age
+                self._new_share = 1.0 if age is not None and age < young else 0.0
+            else:
+                born = step.index.born
+                new = 0
+                for member in self.members:
+                    created = born(member)
+                    if created is not None and self.ts - created < young:
+                        new += 1
+                self._new_share = new / self.size
+        return self._new_share
+
+    def flash(self, view: OrderView) -> tuple[int, int]:
+        """``(units, orders)`` of the order's flash SKU bought by the cluster in this sale (max over its SKUs)."""
+        if self._flash is None:
+            units = orders = 0
+            if view.sale is not None and view.flash_items:
+                buys = self._step.flash_buys.get(view.sale.id, {})
+                for item in view.flash_items:
+                    u = o = 0
+                    for member in self.members:
+                        tally = buys.get(member)
+                        if tally is not None:
+                            got = tally.get(item.sku)
+                            if got is not None:
+                                o += got[0]
+                                u += got[1]
+                    units, orders = max(units, u), max(orders, o)
+            self._flash = (units, orders)
+        return self._flash
+
+    def record(self) -> dict[str, Any]:
+        """The decision record's ``cluster``: its id, size and the links that put the account in it."""
+        index = self._step.index
+        links = []
+        for node in index.links_of(self.account):
+            sharing = index.sharing(node)
+            if sharing > 1:
+                kind, _, key = node.partition(":")
+                links.append({"kind": kind, "entity": key, "accounts": sharing})
+                if len(links) == MAX_LINKS_IN_RECORD:
+                    break
+        return {"id": self.id, "size": self.size, "links": links}
+
+
+class ClusterGate:
+    """Compiled :class:`ClusterConditions`: ``values(view)`` gives the values seen, or None when they fail."""
+
+    def __init__(self, conditions: ClusterConditions):
+        self.conditions = conditions
+        self.size = conditions.size
+        self.new_share = conditions.new_share
+        self.flash_units = conditions.flash_units
+        self.flash_orders = conditions.flash_orders
+        self.per_sale = conditions.per_sale
+        self.threshold = conditions.model_dump(exclude_none=True)
+
+    def values(self, view: OrderView) -> dict[str, float] | None:
+        facts = view.cluster
+        if facts is None:
+            return None  # no graph runs here
+        out: dict[str, float] = {}
+        if self.size is not None:
+            if not self.size.holds(facts.size):
+                return None
+            out["size"] = facts.size
+        if self.per_sale:
+            if view.sale is None or not view.flash_items:
+                return None
+            units, orders = facts.flash(view)
+            if self.flash_units is not None:
+                if not self.flash_units.holds(units):
+                    return None
+                out["flash_units"] = units
+            if self.flash_orders is not None:
+                if not self.flash_orders.holds(orders):
+                    return None
+                out["flash_orders"] = orders
+        if self.new_share is not None:
+            share = facts.new_share(view)
+            if not self.new_share.holds(share):
+                return None
+            out["new_share"] = round(share, 3)
+        return out
+
+
+class _Recent:
+    """An order decided within ``escalate_within``: what escalation needs of it."""
+
+    __slots__ = ("ts", "view", "decision", "considered")
+
+    def __init__(self, ts: float, view: OrderView, decision: Decision):
+        self.ts = ts
+        self.view = view
+        self.decision = decision
+        self.considered: list[str] = []  # cluster rules already weighed for this order
+
+
+class GraphStep:
+    """The engine's entity graph: one :class:`ClusterIndex` fed by a :class:`LinkSpotter`."""
+
+    def __init__(self, settings: GraphSettings):
+        self.settings = settings
+        self.kinds = tuple(settings.links)
+        self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
+        self.spotter = LinkSpotter(settings.retention)
+        self.within = settings.escalate_within
+        self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
+        self._sale_ends: dict[str, float] = {}
+        self._recent: dict[str, list[_Recent]] = {}
+        self._recent_width = max(1.0, self.within / 4)
+        self._recent_buckets: dict[int, list[str]] = {}
+        self._swept: dict[tuple[str, str], tuple[float, dict[str, None]]] = {}  # (cluster, rule) -> members escalated
+
+    # ------------------------------------------------------------------ per order
+    def nodes(self, view: OrderView) -> list[str]:
+        """The order's entity nodes.  An entity value the rules cannot key (a bad IP) links nothing."""
+        out = []
+        for kind in self.kinds:
+            try:
+                key = self.address_key(view) if kind == "address" else view.entity(kind)
+            except EventError:
+                continue
+            if key is not None:
+                out.append(f"{kind}:{key}")
+        return out
+
+    def address_key(self, view: OrderView) -> str | None:
+        """The address node's key: the exact canonical address pseudonym.
+
+        The one place where fuzzy address matching plugs in: map this key (or
+        the raw address) to the representative key of its group of near-equal
+        addresses, and disguised drop addresses link too.
+        """
+        return view.entity("address")
+
+    def observe(self, view: OrderView) -> None:
+        """Link the order's account, tally its flash units and put its cluster on the view."""
+        event = view.event
+        account, ts = event.account_id, event.ts
+        index = self.index
+        new = self.spotter.spot(account, self.nodes(view), ts, index.hubs)
+        if new:
+            index.link(account, new, ts, event.account_created_ts)
+        else:
+            index.advance(ts)
+        sale = view.sale
+        if sale is not None and view.flash_items:
+            buys = self.flash_buys.get(sale.id)
+            if buys is None:
+                buys = self.flash_buys[sale.id] = {}
+                self._sale_ends[sale.id] = sale.end.timestamp()
+            tally = buys.get(account)
+            if tally is None:
+                tally = buys[account] = {}
+            for item in view.flash_items:
+                got = tally.get(item.sku)
+                if got is None:
+                    tally[item.sku] = [1, item.quantity]
+                else:
+                    got[0] += 1
+                    got[1] += item.quantity
+        found = index.cluster_of(account)
+        view.cluster = ClusterFacts(self, account, ts, found)
+        if found is not None:
+            view.set_person(found[0])
+
+    def escalate(self, view: OrderView, decision: Decision, checks: dict[str, "Check"], policy: "Policy",
+                 decided_at: str) -> list[Decision]:
+        """Remember the decision; when cluster rules forced an outcome, escalate the members' earlier orders."""
+        facts = view.cluster
+        ts = view.event.ts
+        out: list[Decision] = []
+        if facts is not None and facts.id is not None:
+            triggers = [r for r in decision.reasons if r.kind == "cluster" and r.outcome is not None]
+            for reason in triggers:
+                out.extend(self._escalate(facts, view, decision, checks[reason.rule], reason, policy, decided_at))
+        account = view.event.account_id
+        entries = self._recent.get(account)
+        if entries is None:
+            entries = self._recent[account] = []
+        entries.append(_Recent(ts, view, decision))
+        bucket = int(ts // self._recent_width)
+        accounts = self._recent_buckets.get(bucket)
+        if accounts is None:
+            self._recent_buckets[bucket] = [account]
+        else:
+            accounts.append(account)
+        return out
+
+    def _escalate(self, facts: ClusterFacts, view: OrderView, decision: Decision, check: "Check", reason: Reason,
+                  policy: "Policy", decided_at: str) -> list[Decision]:
+        key = (facts.id, check.id)
+        swept = self._swept.get(key)
+        done = swept[1] if swept is not None else {}
+        self._swept[key] = (view.event.ts, done)
+        cut = view.event.ts - self.within
+        target = reason.outcome
+        assert target is not None
+        out = []
+        for member in facts.members:
+            if member in done:
+                continue
+            done[member] = None
+            for entry in self._recent.get(member, ()):
+                if entry.ts <= cut or check.id in entry.considered:
+                    continue
+                entry.considered.append(check.id)
+                old = entry.decision
+                if old.action >= target or (check.gate is not None and check.gate.select(entry.view) is None):
+                    continue
+                if check.cluster_gate is not None and check.cluster_gate.per_sale and entry.view.sale is not view.sale:
+                    continue
+                value = dict(reason.value) if isinstance(reason.value, dict) else {"value": reason.value}
+                value["escalated_by"] = decision.order_id
+                added = Reason(reason.rule, reason.kind, value, reason.threshold, reason.window, reason.key,
+                               reason.score, reason.outcome, reason.shadow)
+                reasons = [*old.reasons, added]
+                action, score = policy.action(reasons)
+                new = Decision(
+                    order_id=old.order_id, account_id=old.account_id, action=action, score=score, reasons=reasons,
+                    ruleset_version=old.ruleset_version, event_time=old.event_time, decided_at=decided_at,
+                    revision=old.revision + 1, shadow=old.shadow, shadow_action=old.shadow_action,
+                    model_version=old.model_version, model_score=old.model_score,
+                    cluster_id=facts.id, cluster=facts.record() | {"via": decision.order_id},
+                )
+                entry.decision = new
+                out.append(new)
+        return out
+
+    # ------------------------------------------------------------------ state
+    def sweep(self, watermark: float) -> None:
+        """Forget escalation candidates, swept clusters and flash tallies that are out of reach."""
+        cut = watermark - self.within
+        width = self._recent_width
+        for bucket in [b for b in self._recent_buckets if (b + 1) * width <= cut]:
+            for account in self._recent_buckets.pop(bucket):
+                entries = self._recent.get(account)
+                if entries is None:
+                    continue
+                keep = [e for e in entries if e.ts > cut]
+                if keep:
+                    self._recent[account] = keep
+                else:
+                    del self._recent[account]
+        for key in [k for k, (last, _) in self._swept.items() if last <= cut]:
+            del self._swept[key]
+        horizon = watermark - self.within - 86400.0
+        for sale in [s for s, end in self._sale_ends.items() if end < horizon]:
+            del self._sale_ends[sale]
+            self.flash_buys.pop(sale, None)
+
+    def state_size(self) -> dict[str, int]:
+        return {**{f"graph_{k}": v for k, v in self.index.size().items()}, "graph_spotted_links": len(self.spotter),
+                "graph_recent_orders": sum(len(v) for v in self._recent.values())}

@@ -1,0 +1,91 @@
+"""Which account-entity links are new: the low-volume stream that feeds the graph.
+
+Most orders repeat links the graph already holds (an account ordering again
+from its phone, its home IP, its address).  :class:`LinkSpotter` passes on
+only the links worth sending: a pair seen for the first time, or again after
+``refresh`` seconds of event time so that a link in use never ages out of the
+graph.  A link therefore lives between ``retention - refresh`` and
+``retention`` after its last use.  Links to hubs are passed on at most once
+per ``refresh`` per hub (they only keep the hub's record fresh), so a hub used
+by 100,000 accounts costs one entry, not 100,000.
+
+Spotting and applying are separate steps: in one process the engine calls
+:meth:`LinkSpotter.spot` then :meth:`~riskstream.graph.ClusterIndex.link`; in
+the stream the spotter runs where entity touches are counted and its output,
+``(account, node, ts)`` tuples, travels to the one graph instance.
+"""
+
+from __future__ import annotations
+
+from typing import Container, Iterable
+
+#: The entity kinds that can link accounts.
+LINK_KINDS = ("ip", "ip_prefix", "device", "phone", "payment", "address")
+
+
+def entity_node(kind: str, key: str) -> str:
+    """The graph node of an entity: its kind and its pseudonymous key, ``"device:3f9a..."``."""
+    return f"{kind}:{key}"
+
+
+def node_kind(node: str) -> str:
+    return node[: node.find(":")]
+
+
+class LinkSpotter:
+    """Remembers which ``(account, node)`` links were passed on, and when."""
+
+    def __init__(self, retention: float, refresh: float | None = None):
+        self.retention = float(retention)
+        self.refresh = float(refresh) if refresh is not None else self.retention / 4
+        self.watermark = float("-inf")
+        self._last: dict[tuple[str, str], float] = {}
+        self._hub_last: dict[str, float] = {}
+        self._bucket_width = max(1.0, self.retention / 8)
+        self._buckets: dict[int, list[tuple[str, str]]] = {}
+        self._next_sweep = float("-inf")
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def spot(self, account: str, nodes: Iterable[str], ts: float, hubs: Container[str] = ()) -> list[str]:
+        """The nodes of ``nodes`` whose link with ``account`` should be sent to the graph now."""
+        if ts > self.watermark:
+            self.watermark = ts
+            if ts >= self._next_sweep:
+                self.sweep()
+        out: list[str] = []
+        last, refresh = self._last, self.refresh
+        for node in nodes:
+            if node in hubs:
+                seen = self._hub_last.get(node)
+                if seen is None or ts - seen >= refresh:
+                    self._hub_last[node] = ts
+                    out.append(node)
+                continue
+            key = (account, node)
+            seen = last.get(key)
+            if seen is None or ts - seen >= refresh:
+                last[key] = ts
+                bucket = int(ts // self._bucket_width)
+                pairs = self._buckets.get(bucket)
+                if pairs is None:
+                    self._buckets[bucket] = [key]
+                else:
+                    pairs.append(key)
+                out.append(node)
+        return out
+
+    def sweep(self) -> None:
+        """Forget links not passed on within the retention (the graph dropped them too)."""
+        cut = self.watermark - self.retention
+        width = self._bucket_width
+        last = self._last
+        for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
+            for key in self._buckets.pop(bucket):
+                seen = last.get(key)
+                if seen is not None and seen <= cut:
+                    del last[key]
+        for node in [n for n, seen in self._hub_last.items() if seen <= cut]:
+            del self._hub_last[node]
+        self._next_sweep = self.watermark + max(60.0, self.retention / 8)
