@@ -122,3 +122,118 @@ def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, 
         "rss_before_mib": baseline,
         "state_at_end": engine.state_size(),
     }
+
+
+def without_graph(ruleset):
+    """The rule set with no graph: its ``graph`` section and every rule with ``cluster`` conditions dropped."""
+    from dataclasses import replace
+
+    return replace(ruleset, graph=None, rules=tuple(r for r in ruleset.rules if r.cluster is None))
+
+
+def _graph_step_micros(engine, path: str) -> dict[str, Any]:
+    """Time the graph step alone over a file's orders (views built outside the timing)."""
+    from .engine.clusters import GraphStep
+    from .events import EventError, parse_order
+
+    step = GraphStep(engine.ruleset.graph)
+    views = []
+    for _, raw in read_records([path]):
+        try:
+            views.append(engine.view(parse_order(raw)))
+        except EventError:
+            continue
+    for view in views:  # key every entity once, as the rules would before the graph step
+        step.nodes(view)
+    clock = time.perf_counter_ns
+    total = 0
+    worst = 0
+    for view in views:
+        started = clock()
+        step.observe(view)
+        spent = clock() - started
+        total += spent
+        worst = max(worst, spent)
+    return {
+        "orders": len(views),
+        "micros_per_order": round(total / 1000 / max(1, len(views)), 2),
+        "worst_micros": round(worst / 1000, 1),
+        "graph": step.index.size(),
+    }
+
+
+def bench_graph(path: str, rules: str | None = None, repeat: int = 1, hub_accounts: int = 100_000,
+                hub_rate: float = 20.0, hub_retention: float = 1800.0) -> dict[str, Any]:
+    """Replay with the graph on and off on the same file, the graph step's cost, and a hub stream."""
+    from .cli import load_engine
+    from .engine import DecisionEngine
+    from .replay import replay
+
+    on = load_engine(rules)
+    if on.graph is None:
+        raise ValueError("the rule set keeps no graph (no `graph` section or cluster rule)")
+    ruleset = on.ruleset
+    off_rules = without_graph(ruleset)
+    options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
+    rates: dict[str, float] = {"on": 0.0, "off": 0.0}
+    reports: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, rs in (("off", off_rules), ("on", ruleset)):  # same run, same file, alternating
+            engine = DecisionEngine(rs, **options)
+            report = replay(engine, read_records([path]), write=lambda line: None)
+            rate = report.orders / report.seconds if report.seconds else 0.0
+            if rate > rates[name]:
+                rates[name] = rate
+                reports[name] = {"orders_per_second": round(rate), "actions": dict(report.actions),
+                                 "escalations": report.escalations, "state": engine.state_size()}
+    return {
+        "input": path,
+        "conditions": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+                       "process": "one process, one thread (one core)", "ruleset": on.version, "repeat": repeat,
+                       "off": "the same rules without the graph section and the rules with cluster conditions"},
+        "replay_graph_off": reports["off"],
+        "replay_graph_on": reports["on"],
+        "on_to_off_ratio": round(rates["on"] / rates["off"], 3) if rates["off"] else 0.0,
+        "graph_step": _graph_step_micros(on, path),
+        "hub_stream": hub_stream(ruleset.graph, hub_accounts, hub_rate, hub_retention),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention: float = 1800.0,
+               slices: int = 10) -> dict[str, Any]:
+    """One IP shared by ``accounts`` new accounts (each with its own device), ``rate`` orders per
+    second of event time, through the graph step alone; speed, graph size and RSS per slice."""
+    from .engine.clusters import GraphStep
+    from .events import parse_order
+    from .testing import BASE_TIME
+    from .engine.order_view import EntityKeys, OrderView, SaleIndex
+
+    step = GraphStep(settings.model_copy(update={"retention": retention}))
+    keys = EntityKeys(b"bench-hub-stream")
+    sales = SaleIndex({})
+    start = BASE_TIME.timestamp()
+    per_slice = max(1, accounts // slices)
+    out = []
+    done = 0
+    while done < accounts:
+        n = min(per_slice, accounts - done)
+        views = []
+        for i in range(done, done + n):
+            ts = start + i / rate
+            event = parse_order({
+                "order_id": f"h-{i}", "event_time": datetime.fromtimestamp(ts, BASE_TIME.tzinfo).isoformat(),
+                "account_id": f"hub-{i}", "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": 9.9}],
+                "ip": "100.64.0.1", "device_id": f"dev-{i}",
+            })
+            views.append(OrderView(event, sales, keys))
+        started = time.perf_counter()
+        for view in views:
+            step.observe(view)
+        seconds = time.perf_counter() - started
+        done += n
+        out.append({"orders": done, "event_hours": round(done / rate / 3600, 2),
+                    "orders_per_second": round(n / seconds) if seconds else 0,
+                    "graph": step.index.size(), "spotted_links": len(step.spotter),
+                    "hubs": len(step.index.hubs), "peak_rss_mib": _peak_rss_mib()})
+    return {"accounts": accounts, "orders_per_second_event_time": rate, "retention_seconds": retention, "slices": out}

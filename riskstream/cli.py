@@ -4,7 +4,8 @@
     riskstream replay INPUT... [--rules PATH] [--label-field NAME] [-o FILE] [--report FILE]
     riskstream backtest INPUT --rules NEW --baseline OLD [--label-field NAME]
     riskstream rules check [PATH] | riskstream rules schema
-    riskstream bench replay INPUT | riskstream bench memory
+    riskstream bench replay INPUT | riskstream bench memory | riskstream bench graph INPUT
+    riskstream cluster list --input FILE | riskstream cluster show ID --input FILE [-o PICTURE]
     riskstream kafka up | down | status
     riskstream produce INPUT [--bootstrap B] [--rate N]
     riskstream decisions [--from-beginning] [--follow | --until-idle S] [-o FILE]
@@ -248,6 +249,25 @@ def bench_memory(orders: int, days: int, rules: str | None) -> None:
     from .benchmarks import bench_memory as run
 
     click.echo(orjson.dumps(run(orders, days, rules), option=orjson.OPT_INDENT_2).decode())
+
+
+@bench.command("graph")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--rules", type=click.Path(exists=True), help="a rule set with a graph [default: ./rules or bundled]")
+@click.option("--repeat", type=int, default=1, show_default=True)
+@click.option("--hub-accounts", type=int, default=100_000, show_default=True, help="accounts sharing the hub IP")
+@click.option("--hub-rate", type=float, default=20.0, show_default=True, help="hub-stream orders per second of event time")
+@click.option("--hub-retention", type=float, default=1800.0, show_default=True, help="link retention (seconds) in the hub stream")
+def bench_graph(input_path: str, rules: str | None, repeat: int, hub_accounts: int, hub_rate: float, hub_retention: float) -> None:
+    """Replay speed with the graph on and off (and their ratio), the graph step's µs per order,
+    and a hub stream (one IP shared by many accounts) showing speed and size over time."""
+    from .benchmarks import bench_graph as run
+
+    try:
+        result = run(input_path, rules, repeat, hub_accounts, hub_rate, hub_retention)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
 @bench.command("kill")

@@ -2,7 +2,7 @@
 
 Produces ``riskstream.order/v1`` events for 2026-11-11 (+08:00): a day of ordinary traffic around
 the flash sale ``S1111-2000`` (20:00-20:30), benign crowds that look suspicious (campus and
-carrier NAT, families, offices, new accounts, pickup points) and abusive ones that try to look
+carrier NAT, dormitories, families, offices, new accounts, pickup points) and abusive ones that try to look
 benign (scalper rings, lone resellers, coupon farmers).  Each event also carries ``label``
 (1 abusive, 0 benign) and ``scenario``; no other field gives them away.
 
@@ -506,6 +506,37 @@ def _nat(g: _Gen, n: int) -> Iterator[tuple[int, dict]]:
     yield from _emit(plans[:n], build)
 
 
+def _campus(g: _Gen, n: int) -> Iterator[tuple[int, dict]]:
+    """A dormitory: 100-400 students of one building behind one campus NAT IP, two to four per room.
+
+    Students are established accounts with their own devices, phones and cards; they order
+    ordinary things all day, some grab one flash unit at the opening, a few order on mobile data.
+    """
+    rnd, ri, plans = g.rnd, g.ri, []
+    while len(plans) < n:
+        ci, district, estate, postal = g.pick(_CAMPUSES)
+        dorm = f"{estate}{ri(1, 40)}号楼"
+        ip = f"{g.pick(_CAMPUS_A)}.{ri(0, 255)}.{ri(0, 255)}.{ri(1, 254)}"
+        for number in g.r.sample(range(1, 200), ri(30, 99)):
+            room = f"{number // 30 + 1}{number % 30 + 1:02d}室"
+            for _ in range(ri(2, 4)):
+                addr = (f"{_head(ci)}{district}{dorm}{room}" if rnd() < .7 else
+                        _cn_obj(ci, district, dorm + room, postal, g.name()))
+                flash = rnd() < .3
+                t0 = g.burst(4000, 1.5, .3, 150_000) if flash else g.day_time()
+                a = g.person(t0, ip=ip, addr=addr, created=g.old(t0, 40))
+                plans.append((t0, a, flash))
+                for _ in range(g.pick((0, 0, 1, 2))):
+                    plans.append((g.day_time(), a, False))
+
+    def build(t, a, flash):
+        ev = _order(t, a, [_flash(g.hot_sku(), 1, t)] if flash and START <= t < END else g.items(), "campus", 0)
+        if rnd() < .2:
+            ev["ip"] = g.res_ip(.3)  # on mobile data
+        return ev
+    yield from _emit(plans[:n], build)
+
+
 def _families(g: _Gen, n: int) -> Iterator[tuple[int, dict]]:
     """2-4 accounts of one household: same address and home IP, mostly own devices and phones.
 
@@ -660,7 +691,7 @@ def _bonus_hunters(g: _Gen, n: int) -> Iterator[tuple[int, dict]]:
 
 #: scenario -> (label, share of the orders, generator)
 SCENARIOS: dict[str, tuple[int, float, Callable]] = {
-    "shopper": (0, .71, _shoppers), "fan": (0, .10, _fans), "nat": (0, .04, _nat),
+    "shopper": (0, .69, _shoppers), "fan": (0, .10, _fans), "nat": (0, .04, _nat), "campus": (0, .02, _campus),
     "family": (0, .02, _families), "office": (0, .02, _offices), "ring": (1, .08, _rings),
     "reseller": (1, .01, _resellers), "bonus_hunter": (1, .02, _bonus_hunters),
 }

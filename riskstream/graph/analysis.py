@@ -63,7 +63,7 @@ def describe(index: ClusterIndex, cluster_id: str) -> Cluster | None:
             last = max(last, seen)
             sharers = index.accounts_of(node)
             if len(sharers) > 1:
-                links.setdefault(node_kind(node), {}).setdefault(node, list(sharers))
+                links.setdefault(node_kind(node), {}).setdefault(node, sharers)
     first = min(index.first_seen(a) or 0.0 for a in members)
     return Cluster(cluster_id, members, links, first, last, {a: index.born(a) for a in members})
 

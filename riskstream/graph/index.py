@@ -58,6 +58,22 @@ def cluster_id_of(founder: str) -> str:
     return "cl-" + hashlib.blake2b(founder.encode(), digest_size=6, person=b"riskstream.cl").hexdigest()[:11]
 
 
+class _Account:
+    """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
+
+    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder")
+
+    def __init__(self, account: str, ts: float, born: float | None):
+        self.id = account
+        self.parent = self
+        self.links: dict[str, float] = {}  # entity node -> last link time (non-hub links only)
+        self.first = ts
+        self.born = born
+        self.bucket: int | None = None  # sweep bucket of the newest link
+        self.members: list[_Account] | None = [self]
+        self.founder: tuple[float, str] | None = (ts, account)
+
+
 class ClusterIndex:
     """Clusters of accounts linked through shared entities, kept incrementally.
 
@@ -86,15 +102,10 @@ class ClusterIndex:
         self.watermark = float("-inf")
         self.hubs: dict[str, Hub] = {}
         self.rebuilds = 0  # components rebuilt (ageing and new hubs), for reports
-        self._parent: dict[str, str] = {}  # account -> parent account; roots point to themselves
-        self._members: dict[str, list[str]] = {}  # root -> member accounts
-        self._founder: dict[str, tuple[float, str]] = {}  # root -> (first seen, account) of its earliest member
-        self._first: dict[str, float] = {}  # account -> first link time
-        self._born: dict[str, float | None] = {}  # account -> creation time, when known
-        self._links: dict[str, dict[str, float]] = {}  # account -> {entity node: last link time}
-        self._entities: dict[str, dict[str, float]] = {}  # non-hub entity node -> {account: last link time}
+        self._accounts: dict[str, _Account] = {}
+        self._entities: dict[str, str | dict[str, None]] = {}  # non-hub entity node -> its account(s)
         self._bucket_width = max(1.0, self.retention / 8)
-        self._buckets: dict[int, list[tuple[str, str]]] = {}  # time bucket -> (account, node) linked then
+        self._buckets: dict[int, list[_Account]] = {}  # time bucket -> accounts that linked then
         self._next_sweep = float("-inf")
         self._ids: dict[str, str] = {}
 
@@ -106,8 +117,9 @@ class ClusterIndex:
         Returns the changes this made (see :data:`Change`).
         """
         changes: list[Change] = []
-        self.advance(ts)
-        links = self._links.get(account)
+        if ts > self.watermark:
+            self.advance(ts)
+        me = self._accounts.get(account)
         entities, hubs = self._entities, self.hubs
         for node in nodes:
             hub = hubs.get(node)
@@ -116,27 +128,41 @@ class ClusterIndex:
                 if ts > hub.last_seen:
                     hub.last_seen = ts
                 continue
-            if links is None:
-                links = self._add_account(account, ts, born)
-            links[node] = ts
-            self._file(account, node, ts)
+            if me is None:
+                me = self._accounts[account] = _Account(account, ts, born)
+            links = me.links
+            seen = links.get(node)
+            if seen is None or ts > seen:
+                links[node] = ts
+            # An entity of one account holds the bare account id (most entities
+            # are never shared); a shared one holds {account: None}, in link order.
             accounts = entities.get(node)
             if accounts is None:
-                entities[node] = {account: ts}
+                entities[node] = account
                 continue
-            if account in accounts:
-                accounts[account] = max(ts, accounts[account])
+            if accounts.__class__ is str:
+                if accounts == account:
+                    continue
+                first = accounts
+                accounts = entities[node] = {first: None, account: None}
+            elif account in accounts:
                 continue
-            accounts[account] = ts
+            else:
+                first = next(iter(accounts))
+                accounts[account] = None
             if len(accounts) > self.hub_limit(node):
                 changes.append(("hub", node, len(accounts)))
                 self._make_hub(node, ts)
-                links = self._links.get(account)
+                me = self._accounts.get(account)
                 continue
-            other = next(iter(accounts))
-            root = self._union(account, other)
+            root = self._union(me, self._accounts[first])
             if root is not None:
-                changes.append(("merge", self._id_of(root), len(self._members[root])))
+                changes.append(("merge", self._id_of(root), len(root.members)))  # type: ignore[arg-type]
+        if me is not None:
+            bucket = int(ts // self._bucket_width)
+            if bucket != me.bucket:
+                me.bucket = bucket
+                self._file(me, bucket)
         return changes
 
     def hub_limit(self, node: str) -> int:
@@ -155,28 +181,38 @@ class ClusterIndex:
     def sweep(self) -> int:
         """Drop links and hubs older than the retention; rebuild what they held together.
 
-        Returns how many links were dropped.
+        Every link is filed with its account under the time bucket it was
+        made (or refreshed) in, so an expired bucket lists every account that
+        may hold an expired link.  Returns how many links were dropped.
         """
         cut = self.watermark - self.retention
         width = self._bucket_width
         dropped = 0
-        affected: list[str] = []
+        affected: list[_Account] = []
+        entities = self._entities
         for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
-            for account, node in self._buckets.pop(bucket):
-                links = self._links.get(account)
-                if links is None:
+            for me in self._buckets.pop(bucket):
+                if self._accounts.get(me.id) is not me:
+                    continue  # left the graph already
+                stale = [node for node, seen in me.links.items() if seen <= cut]
+                if not stale:
                     continue
-                seen = links.get(node)
-                if seen is None or seen > cut:
-                    continue  # refreshed since, or already gone
-                del links[node]
-                accounts = self._entities.get(node)
-                if accounts is not None:
-                    accounts.pop(account, None)
-                    if not accounts:
-                        del self._entities[node]
-                dropped += 1
-                affected.append(self._find(account))
+                for node in stale:
+                    del me.links[node]
+                    accounts = entities.get(node)
+                    if accounts is None:
+                        continue
+                    if accounts.__class__ is str:
+                        if accounts == me.id:
+                            del entities[node]
+                        continue
+                    accounts.pop(me.id, None)  # type: ignore[union-attr]
+                    if len(accounts) == 1:
+                        entities[node] = next(iter(accounts))
+                    elif not accounts:
+                        del entities[node]
+                dropped += len(stale)
+                affected.append(_find(me))
         if affected:
             self._rebuild(affected)
         for node in [n for n, hub in self.hubs.items() if hub.last_seen <= cut]:
@@ -187,109 +223,100 @@ class ClusterIndex:
     # ------------------------------------------------------------------ queries
     def cluster_of(self, account: str) -> tuple[str, int] | None:
         """``(cluster id, size)`` of the account's cluster, or None when it is alone."""
-        if account not in self._parent:
+        me = self._accounts.get(account)
+        if me is None:
             return None
-        root = self._find(account)
-        size = len(self._members[root])
+        root = _find(me)
+        size = len(root.members)  # type: ignore[arg-type]
         if size == 1:
             return None
         return self._id_of(root), size
 
     def members(self, account: str) -> list[str]:
         """The accounts of ``account``'s cluster (just itself when alone or unknown), oldest first."""
-        if account not in self._parent:
+        me = self._accounts.get(account)
+        if me is None:
             return [account]
-        return list(self._members[self._find(account)])
+        return [m.id for m in _find(me).members]  # type: ignore[union-attr]
 
     def links_of(self, account: str) -> dict[str, float]:
         """The account's live non-hub links: entity node -> last link time."""
-        return dict(self._links.get(account, {}))
+        me = self._accounts.get(account)
+        return dict(me.links) if me is not None else {}
 
-    def accounts_of(self, node: str) -> dict[str, float]:
-        """Accounts linked to a non-hub entity: account -> last link time."""
-        return dict(self._entities.get(node, {}))
+    def accounts_of(self, node: str) -> list[str]:
+        """Accounts linked to a non-hub entity, in link order."""
+        accounts = self._entities.get(node)
+        if accounts is None:
+            return []
+        return [accounts] if accounts.__class__ is str else list(accounts)  # type: ignore[list-item]
 
     def sharing(self, node: str) -> int:
         """How many accounts share a non-hub entity (0 for unknown entities and hubs)."""
         accounts = self._entities.get(node)
-        return len(accounts) if accounts is not None else 0
+        if accounts is None:
+            return 0
+        return 1 if accounts.__class__ is str else len(accounts)
 
     def born(self, account: str) -> float | None:
-        return self._born.get(account)
+        me = self._accounts.get(account)
+        return me.born if me is not None else None
 
     def first_seen(self, account: str) -> float | None:
-        return self._first.get(account)
+        me = self._accounts.get(account)
+        return me.first if me is not None else None
 
     def clusters(self, min_size: int = 2) -> list[tuple[str, list[str]]]:
         """Every cluster of at least ``min_size`` accounts: ``(id, members)``, largest first."""
-        out = [(self._id_of(root), list(members)) for root, members in self._members.items() if len(members) >= min_size]
+        out = [(self._id_of(me), [m.id for m in me.members]) for me in self._accounts.values()
+               if me.members is not None and len(me.members) >= min_size]
         out.sort(key=lambda c: (-len(c[1]), c[0]))
         return out
 
     def find_cluster(self, cluster_id: str) -> list[str] | None:
         """Members of the cluster with this id, or None."""
-        for root, members in self._members.items():
-            if len(members) > 1 and self._id_of(root) == cluster_id:
-                return list(members)
+        for me in self._accounts.values():
+            if me.members is not None and len(me.members) > 1 and self._id_of(me) == cluster_id:
+                return [m.id for m in me.members]
         return None
 
     def size(self) -> dict[str, int]:
         """Accounts, entities, links and hubs held, for memory reports."""
         return {
-            "accounts": len(self._parent),
+            "accounts": len(self._accounts),
             "entities": len(self._entities),
-            "links": sum(len(links) for links in self._links.values()),
+            "links": sum(len(me.links) for me in self._accounts.values()),
             "hubs": len(self.hubs),
-            "clusters": sum(1 for members in self._members.values() if len(members) > 1),
+            "clusters": sum(1 for me in self._accounts.values() if me.members is not None and len(me.members) > 1),
             "rebuilds": self.rebuilds,
         }
 
     # ------------------------------------------------------------------ internals
-    def _add_account(self, account: str, ts: float, born: float | None) -> dict[str, float]:
-        self._parent[account] = account
-        self._members[account] = [account]
-        self._founder[account] = (ts, account)
-        self._first[account] = ts
-        if born is not None:
-            self._born[account] = born
-        links: dict[str, float] = {}
-        self._links[account] = links
-        return links
-
-    def _file(self, account: str, node: str, ts: float) -> None:
-        bucket = int(ts // self._bucket_width)
-        pairs = self._buckets.get(bucket)
-        if pairs is None:
-            self._buckets[bucket] = [(account, node)]
+    def _file(self, me: _Account, bucket: int) -> None:
+        accounts = self._buckets.get(bucket)
+        if accounts is None:
+            self._buckets[bucket] = [me]
         else:
-            pairs.append((account, node))
+            accounts.append(me)
 
-    def _find(self, account: str) -> str:
-        parent = self._parent
-        up = parent[account]
-        while up != account:  # path halving
-            grand = parent[up]
-            parent[account] = grand
-            account, up = grand, parent[grand]
-        return account
-
-    def _union(self, a: str, b: str) -> str | None:
+    def _union(self, a: _Account, b: _Account) -> _Account | None:
         """Merge the clusters of ``a`` and ``b``; the new root, or None if already one."""
-        ra, rb = self._find(a), self._find(b)
-        if ra == rb:
+        ra, rb = _find(a), _find(b)
+        if ra is rb:
             return None
-        members = self._members
-        if len(members[ra]) < len(members[rb]) or (len(members[ra]) == len(members[rb]) and self._founder[rb] < self._founder[ra]):
-            ra, rb = rb, ra
-        self._parent[rb] = ra
-        members[ra].extend(members.pop(rb))
-        founder = self._founder.pop(rb)
-        if founder < self._founder[ra]:
-            self._founder[ra] = founder
+        ma, mb = ra.members, rb.members
+        assert ma is not None and mb is not None and ra.founder is not None and rb.founder is not None
+        if len(ma) < len(mb) or (len(ma) == len(mb) and rb.founder < ra.founder):
+            ra, rb, ma, mb = rb, ra, mb, ma
+        rb.parent = ra
+        ma.extend(mb)
+        if rb.founder < ra.founder:  # type: ignore[operator]
+            ra.founder = rb.founder
+        rb.members = rb.founder = None
         return ra
 
-    def _id_of(self, root: str) -> str:
-        founder = self._founder[root][1]
+    def _id_of(self, root: _Account) -> str:
+        founder = root.founder[1]  # type: ignore[index]
         cid = self._ids.get(founder)
         if cid is None:
             if len(self._ids) >= 100_000:
@@ -300,42 +327,47 @@ class ClusterIndex:
     def _make_hub(self, node: str, ts: float) -> None:
         """``node`` crossed its kind's limit: record it as a hub and undo the merges it made."""
         accounts = self._entities.pop(node)
-        first = min(accounts.values())
-        self.hubs[node] = Hub(node, first, ts, len(accounts), len(accounts))
+        assert isinstance(accounts, dict)
+        first = ts
         roots = []
         for account in accounts:
-            links = self._links.get(account)
-            if links is not None:
-                links.pop(node, None)
-            roots.append(self._find(account))
+            me = self._accounts[account]
+            first = min(first, me.links.pop(node, ts))
+            roots.append(_find(me))
+        self.hubs[node] = Hub(node, first, ts, len(accounts), len(accounts))
         self._rebuild(roots)
 
-    def _rebuild(self, roots: list[str]) -> None:
+    def _rebuild(self, roots: list[_Account]) -> None:
         """Rebuild the components of ``roots`` from their live links (union-find has no delete)."""
-        accounts: list[str] = []
+        members: list[_Account] = []
         for root in dict.fromkeys(roots):
-            members = self._members.pop(root, None)
-            if members is not None:
-                del self._founder[root]
-                accounts.extend(members)
+            if root.members is not None:
+                members.extend(root.members)
         live = []
-        for account in accounts:
-            if not self._links.get(account):  # no live links left: it leaves the graph
-                self._links.pop(account, None)
-                self._parent.pop(account, None)
-                self._first.pop(account, None)
-                self._born.pop(account, None)
+        for me in members:
+            if not me.links:  # no live links left: it leaves the graph
+                del self._accounts[me.id]
+                me.members = me.founder = None
                 continue
-            self._parent[account] = account
-            self._members[account] = [account]
-            self._founder[account] = (self._first[account], account)
-            live.append(account)
-        entities = self._entities
-        for account in live:
-            for node in self._links[account]:
+            me.parent = me
+            me.members = [me]
+            me.founder = (me.first, me.id)
+            live.append(me)
+        entities, accounts = self._entities, self._accounts
+        for me in live:
+            for node in me.links:
                 others = entities.get(node)
-                if others:
-                    first = next(iter(others))
-                    if first != account:
-                        self._union(account, first)
+                if others is not None and others.__class__ is not str:
+                    first = next(iter(others))  # type: ignore[arg-type]
+                    if first != me.id:
+                        self._union(me, accounts[first])
         self.rebuilds += 1
+
+
+def _find(me: _Account) -> _Account:
+    up = me.parent
+    while up is not me:  # path halving
+        grand = up.parent
+        me.parent = grand
+        me, up = grand, grand.parent
+    return me

@@ -33,20 +33,22 @@ def node_kind(node: str) -> str:
 
 
 class LinkSpotter:
-    """Remembers which ``(account, node)`` links were passed on, and when."""
+    """Remembers which account-entity links were passed on, and when."""
 
     def __init__(self, retention: float, refresh: float | None = None):
         self.retention = float(retention)
         self.refresh = float(refresh) if refresh is not None else self.retention / 4
         self.watermark = float("-inf")
-        self._last: dict[tuple[str, str], float] = {}
+        self._last: dict[str, dict[str, float]] = {}  # account -> {node: last passed on}
+        self._bucket: dict[str, int] = {}  # account -> sweep bucket of its newest link
         self._hub_last: dict[str, float] = {}
         self._bucket_width = max(1.0, self.retention / 8)
-        self._buckets: dict[int, list[tuple[str, str]]] = {}
+        self._buckets: dict[int, list[str]] = {}
         self._next_sweep = float("-inf")
 
     def __len__(self) -> int:
-        return len(self._last)
+        """Links remembered."""
+        return sum(len(nodes) for nodes in self._last.values())
 
     def spot(self, account: str, nodes: Iterable[str], ts: float, hubs: Container[str] = ()) -> list[str]:
         """The nodes of ``nodes`` whose link with ``account`` should be sent to the graph now."""
@@ -55,7 +57,8 @@ class LinkSpotter:
             if ts >= self._next_sweep:
                 self.sweep()
         out: list[str] = []
-        last, refresh = self._last, self.refresh
+        refresh = self.refresh
+        mine = self._last.get(account)
         for node in nodes:
             if node in hubs:
                 seen = self._hub_last.get(node)
@@ -63,29 +66,39 @@ class LinkSpotter:
                     self._hub_last[node] = ts
                     out.append(node)
                 continue
-            key = (account, node)
-            seen = last.get(key)
+            if mine is None:
+                mine = self._last[account] = {}
+                seen = None
+            else:
+                seen = mine.get(node)
             if seen is None or ts - seen >= refresh:
-                last[key] = ts
-                bucket = int(ts // self._bucket_width)
-                pairs = self._buckets.get(bucket)
-                if pairs is None:
-                    self._buckets[bucket] = [key]
-                else:
-                    pairs.append(key)
+                mine[node] = ts
                 out.append(node)
+        if out and mine is not None:
+            bucket = int(ts // self._bucket_width)
+            if self._bucket.get(account) != bucket:
+                self._bucket[account] = bucket
+                accounts = self._buckets.get(bucket)
+                if accounts is None:
+                    self._buckets[bucket] = [account]
+                else:
+                    accounts.append(account)
         return out
 
     def sweep(self) -> None:
         """Forget links not passed on within the retention (the graph dropped them too)."""
         cut = self.watermark - self.retention
         width = self._bucket_width
-        last = self._last
         for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
-            for key in self._buckets.pop(bucket):
-                seen = last.get(key)
-                if seen is not None and seen <= cut:
-                    del last[key]
+            for account in self._buckets.pop(bucket):
+                mine = self._last.get(account)
+                if mine is None:
+                    continue
+                for node in [n for n, seen in mine.items() if seen <= cut]:
+                    del mine[node]
+                if not mine:
+                    del self._last[account]
+                    del self._bucket[account]
         for node in [n for n, seen in self._hub_last.items() if seen <= cut]:
             del self._hub_last[node]
         self._next_sweep = self.watermark + max(60.0, self.retention / 8)
