@@ -124,13 +124,6 @@ def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, 
     }
 
 
-def without_graph(ruleset):
-    """The rule set with no graph: its ``graph`` section and every rule with ``cluster`` conditions dropped."""
-    from dataclasses import replace
-
-    return replace(ruleset, graph=None, rules=tuple(r for r in ruleset.rules if r.cluster is None))
-
-
 def _graph_step_micros(engine, path: str) -> dict[str, Any]:
     """Time the graph step alone over a file's orders (views built outside the timing)."""
     from .engine.clusters import GraphStep
@@ -173,7 +166,7 @@ def bench_graph(path: str, rules: str | None = None, repeat: int = 1, hub_accoun
     if on.graph is None:
         raise ValueError("the rule set keeps no graph (no `graph` section or cluster rule)")
     ruleset = on.ruleset
-    off_rules = without_graph(ruleset)
+    off_rules = ruleset.without_graph()
     options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
     rates: dict[str, float] = {"on": 0.0, "off": 0.0}
     reports: dict[str, Any] = {}

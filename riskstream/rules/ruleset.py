@@ -33,6 +33,16 @@ class RuleSet:
     def thresholds(self) -> Thresholds:
         return self.header.thresholds
 
+    def without_graph(self) -> "RuleSet":
+        """This rule set with no graph: the ``graph`` section and every rule with ``cluster`` conditions left out.
+
+        What a driver that does not keep the entity graph decides with, and
+        the baseline of ``riskstream bench graph``.
+        """
+        from dataclasses import replace
+
+        return replace(self, graph=None, rules=tuple(r for r in self.rules if r.cluster is None))
+
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
