@@ -91,6 +91,10 @@ class ClusterFacts:
             self._flash = (units, orders)
         return self._flash
 
+    def shared_kinds(self) -> set[str]:
+        """Kinds of the entities the account shares with another member."""
+        return self._step.shared_kinds(self.account)
+
     def record(self) -> dict[str, Any]:
         """The decision record's ``cluster``: its id, size and the links that put the account in it."""
         index = self._step.index
@@ -115,7 +119,14 @@ class ClusterGate:
         self.flash_units = conditions.flash_units
         self.flash_orders = conditions.flash_orders
         self.per_sale = conditions.per_sale
+        self.via = frozenset(conditions.via) if conditions.via is not None else None
         self.threshold = conditions.model_dump(exclude_none=True)
+
+    def links_via(self, kinds: set[str]) -> list[str] | None:
+        """The kinds of ``via`` among ``kinds`` (sorted), or None when there are none."""
+        assert self.via is not None
+        hit = sorted(self.via.intersection(kinds))
+        return hit or None
 
     def values(self, view: OrderView) -> dict[str, float] | None:
         facts = view.cluster
@@ -143,6 +154,11 @@ class ClusterGate:
             if not self.new_share.holds(share):
                 return None
             out["new_share"] = round(share, 3)
+        if self.via is not None:
+            via = self.links_via(facts.shared_kinds()) if facts.size > 1 else None
+            if via is None:
+                return None
+            out["via"] = via  # type: ignore[assignment]
         return out
 
 
@@ -227,6 +243,11 @@ class GraphStep:
         if found is not None:
             view.set_person(found[0])
 
+    def shared_kinds(self, account: str) -> set[str]:
+        """Kinds of the entities ``account`` shares with another account (hubs excluded)."""
+        index = self.index
+        return {node[: node.find(":")] for node in index.links_of(account) if index.sharing(node) > 1}
+
     def escalate(self, view: OrderView, decision: Decision, checks: dict[str, "Check"], policy: "Policy",
                  decided_at: str) -> list[Decision]:
         """Remember the decision; when cluster rules forced an outcome, escalate the members' earlier orders."""
@@ -260,10 +281,13 @@ class GraphStep:
         target = reason.outcome
         assert target is not None
         out = []
+        gate = check.cluster_gate
         for member in facts.members:
             if member in done:
                 continue
             done[member] = None
+            if gate is not None and gate.via is not None and gate.links_via(self.shared_kinds(member)) is None:
+                continue  # in the cluster only through kinds the rule does not trust
             for entry in self._recent.get(member, ()):
                 if entry.ts <= cut or check.id in entry.considered:
                     continue

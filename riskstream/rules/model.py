@@ -243,11 +243,16 @@ class ClusterConditions(_Strict):
     new_share: Compare | None = Field(None, description="share (0-1) of members younger than graph.new_account_age")
     flash_units: Compare | None = Field(None, description="units of the order's flash SKU the cluster bought in this sale")
     flash_orders: Compare | None = Field(None, description="orders of the order's flash SKU the cluster placed in this sale")
+    via: list[LinkKind] | None = Field(
+        None, min_length=1,
+        description="the account shares an entity of one of these kinds with another member (e.g. [device, phone, payment]: "
+                    "not only an IP or an address)",
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> "ClusterConditions":
         if not self.model_fields_set:
-            raise ValueError("give at least one of size, new_share, flash_units, flash_orders")
+            raise ValueError("give at least one of size, new_share, flash_units, flash_orders, via")
         return self
 
     @property

@@ -1,0 +1,161 @@
+"""The entity graph: union-find clusters, hubs, ageing, determinism, new-link spotting."""
+
+import os
+import subprocess
+import sys
+
+import networkx as nx
+from hypothesis import given, settings, strategies as st
+
+from riskstream.graph import ClusterIndex, LinkSpotter, cluster_id_of
+
+
+def test_accounts_sharing_entities_form_one_cluster_transitively():
+    index = ClusterIndex(retention=3600)
+    assert index.link("a", ["device:d1"], 0) == []
+    assert index.cluster_of("a") is None  # alone: no cluster
+    index.link("b", ["device:d1", "phone:p1"], 1)
+    index.link("c", ["phone:p1"], 2)
+    index.link("z", ["phone:p2"], 3)
+    assert index.members("c") == ["a", "b", "c"]
+    assert index.cluster_of("a") == index.cluster_of("c") == (cluster_id_of("a"), 3)
+    assert index.cluster_of("z") is None and index.members("z") == ["z"]
+    assert index.cluster_of("never-seen") is None and index.members("never-seen") == ["never-seen"]
+
+
+def test_a_cluster_keeps_its_id_as_it_grows_and_the_older_founder_wins_a_merge():
+    index = ClusterIndex(retention=86400)
+    index.link("old1", ["card:x"], 0)
+    index.link("old2", ["card:x"], 1)
+    for n in range(5):
+        index.link(f"new{n}", ["device:y"], 10 + n)
+    big = index.cluster_of("new0")
+    assert big == (cluster_id_of("new0"), 5)
+    changes = index.link("new0", ["card:x"], 20)  # the two clusters meet
+    assert changes == [("merge", cluster_id_of("old1"), 7)]
+    assert index.cluster_of("new4") == (cluster_id_of("old1"), 7)
+
+
+def test_a_hub_is_recorded_but_never_merges():
+    index = ClusterIndex(hub_accounts=3, hubs={"address": 2}, retention=86400)
+    for n in range(3):
+        index.link(f"s{n}", ["ip:nat", f"device:d{n}"], n)
+    assert index.cluster_of("s0") == (cluster_id_of("s0"), 3)  # not a hub yet: 3 accounts allowed
+    changes = index.link("s3", ["ip:nat", "device:d3"], 3)
+    assert ("hub", "ip:nat", 4) in changes
+    assert all(index.cluster_of(f"s{n}") is None for n in range(4))  # earlier merges undone
+    assert index.hubs["ip:nat"].accounts == 4 and index.hubs["ip:nat"].first_seen == 0
+    index.link("s4", ["ip:nat"], 4)  # links to a hub are counted, not stored
+    assert index.hubs["ip:nat"].links == 5 and index.cluster_of("s4") is None
+    assert index.sharing("ip:nat") == 0 and "ip:nat" not in index.links_of("s0")
+    # other links still merge while the hub keeps them apart
+    index.link("s1", ["phone:p"], 5)
+    index.link("s2", ["phone:p"], 6)
+    assert index.members("s1") == ["s1", "s2"]
+    # a per-kind limit: an address shared by 3 accounts is already a hub
+    for n in range(3):
+        index.link(f"h{n}", ["address:locker"], 7 + n)
+    assert "address:locker" in index.hubs and index.cluster_of("h0") is None
+
+
+def test_a_hub_used_by_many_accounts_costs_no_memory_per_account():
+    index = ClusterIndex(hub_accounts=10, retention=3600)
+    spotter = LinkSpotter(3600)
+    for n in range(5000):
+        account = f"u{n}"
+        new = spotter.spot(account, ["ip:campus"], n * 0.1, index.hubs)
+        if new:
+            index.link(account, new, n * 0.1)
+    size = index.size()
+    assert "ip:campus" in index.hubs
+    assert size["accounts"] == 0 and size["entities"] == 0 and size["links"] == 0
+    assert len(spotter) <= 11  # pairs remembered only until the entity became a hub
+
+
+def test_links_age_out_and_split_the_clusters_they_held():
+    index = ClusterIndex(retention=1000, sweep_every=100)
+    index.link("a", ["device:old"], 0)
+    index.link("b", ["device:old", "phone:p"], 10)
+    index.link("c", ["phone:p"], 10)
+    assert len(index.members("a")) == 3
+    index.link("b", ["phone:p"], 600)  # b and c keep using the phone
+    index.link("c", ["phone:p"], 650)
+    index.advance(1200)  # the device links (0 and 10) are past the retention
+    assert index.cluster_of("a") is None and "a" not in [m for _, ms in index.clusters() for m in ms]
+    assert index.members("b") == ["b", "c"]
+    assert index.size()["links"] == 2  # b-phone, c-phone
+    index.advance(5000)
+    assert index.size() == {"accounts": 0, "entities": 0, "links": 0, "hubs": 0, "clusters": 0,
+                            "rebuilds": index.rebuilds}
+
+
+def test_hubs_age_out_too():
+    index = ClusterIndex(hub_accounts=2, retention=1000, sweep_every=100)
+    for n in range(3):
+        index.link(f"a{n}", ["ip:x"], n)
+    assert "ip:x" in index.hubs
+    index.advance(2000)
+    assert index.hubs == {}
+
+
+def test_new_links_are_spotted_once_and_refreshed_before_they_age_out():
+    spotter = LinkSpotter(retention=1000)  # refresh every 250 s
+    assert spotter.spot("a", ["ip:1", "device:d"], 0) == ["ip:1", "device:d"]
+    assert spotter.spot("a", ["ip:1", "device:d"], 100) == []
+    assert spotter.spot("b", ["ip:1"], 100) == ["ip:1"]
+    assert spotter.spot("a", ["device:d", "phone:p"], 260) == ["device:d", "phone:p"]
+    assert spotter.spot("a", ["ip:1"], 50) == []  # a late order repeats a known link
+    hubs = {"ip:nat": object()}
+    assert spotter.spot("c", ["ip:nat"], 300, hubs) == ["ip:nat"]
+    assert spotter.spot("d", ["ip:nat"], 301, hubs) == []  # once per refresh per hub, whoever uses it
+    assert spotter.spot("e", ["ip:nat"], 600, hubs) == ["ip:nat"]
+    spotter.spot("z", ["ip:9"], 10_000)
+    assert len(spotter) == 1  # everything older than the retention is forgotten
+
+
+links = st.lists(
+    st.tuples(st.integers(0, 30), st.sampled_from(["ip", "device", "phone"]), st.integers(0, 12)),
+    max_size=120,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(links)
+def test_clusters_are_the_connected_components_without_hubs(pairs):
+    limit = 4
+    index = ClusterIndex(hub_accounts=limit, retention=10**9)
+    graph = nx.Graph()
+    for t, (account, kind, entity) in enumerate(pairs):
+        index.link(f"a{account}", [f"{kind}:{entity}"], float(t))
+        graph.add_edge(f"a{account}", f"{kind}:{entity}")
+    hubs = [n for n in graph if ":" in n and graph.degree(n) > limit]
+    assert sorted(index.hubs) == sorted(hubs)
+    graph.remove_nodes_from(hubs)
+    expected = sorted(sorted(n for n in c if ":" not in n) for c in nx.connected_components(graph))
+    expected = [c for c in expected if len(c) > 1]
+    assert sorted(sorted(members) for _, members in index.clusters()) == expected
+
+
+PROGRAM = """
+import random
+from riskstream.graph import ClusterIndex, LinkSpotter
+r = random.Random(5)
+index, spotter = ClusterIndex(hub_accounts=6, retention=500, sweep_every=60), LinkSpotter(500)
+for t in range(4000):
+    account = f"u{r.randrange(400)}"
+    nodes = [f"{k}:{r.randrange(300)}" for k in ("ip", "device", "phone") if r.random() < .7]
+    new = spotter.spot(account, nodes, float(t), index.hubs)
+    if new:
+        index.link(account, new, float(t))
+print(index.clusters(), sorted(index.hubs), index.size())
+"""
+
+
+def test_same_ordered_input_same_clusters_and_ids_in_every_process():
+    outputs = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        done = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, check=True)
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+    assert "cl-" in outputs.pop()
