@@ -189,6 +189,17 @@ class GraphStep:
         self._recent_width = max(1.0, self.within / 4)
         self._recent_buckets: dict[int, list[str]] = {}
         self._swept: dict[tuple[str, str], tuple[float, dict[str, None]]] = {}  # (cluster, rule) -> members escalated
+        self._escalating: list["Check"] = []  # cluster rules that force an outcome
+
+    def use_checks(self, checks: list["Check"]) -> None:
+        """The engine's rules: only orders a forcing cluster rule could select are kept for escalation."""
+        self._escalating = [c for c in checks if c.kind == "cluster" and c.outcome is not None]
+
+    def _could_escalate(self, view: OrderView) -> bool:
+        for check in self._escalating:
+            if check.gate is None or check.gate.select(view) is not None:
+                return True
+        return False
 
     # ------------------------------------------------------------------ per order
     def nodes(self, view: OrderView) -> list[str]:
@@ -258,6 +269,8 @@ class GraphStep:
             triggers = [r for r in decision.reasons if r.kind == "cluster" and r.outcome is not None]
             for reason in triggers:
                 out.extend(self._escalate(facts, view, decision, checks[reason.rule], reason, policy, decided_at))
+        if not self._could_escalate(view):
+            return out
         account = view.event.account_id
         entries = self._recent.get(account)
         if entries is None:
