@@ -4,8 +4,10 @@ Runs only when the rule set keeps a graph (a ``graph`` section or a
 ``cluster`` rule).  Per order, :meth:`GraphStep.observe`:
 
 1. names the order's entity nodes (``"kind:pseudonym"``, the keys the rules
-   already compute), asks the :class:`~riskstream.graph.LinkSpotter` which
-   links are new and applies those to the :class:`~riskstream.graph.ClusterIndex`;
+   already compute) and links them in the :class:`~riskstream.graph.ClusterIndex`
+   (in one process the index itself knows which links it holds; the stream
+   puts a :class:`~riskstream.graph.LinkSpotter` in front of it instead, so
+   only new links travel to the one graph instance);
 2. tallies the order's flash units per account, SKU and sale;
 3. puts :class:`ClusterFacts` on the view: the cluster id, its size and
    members, and (computed on demand) its share of new accounts and its flash
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..decisions import Decision, Reason
 from ..events import EventError
-from ..graph import ClusterIndex, LinkSpotter
+from ..graph import ClusterIndex
 from ..rules.model import ClusterConditions, GraphSettings
 from .order_view import OrderView
 
@@ -38,7 +40,7 @@ MAX_LINKS_IN_RECORD = 8
 class ClusterFacts:
     """What the rules see of an order's cluster; the costly parts are computed on demand."""
 
-    __slots__ = ("id", "size", "members", "account", "ts", "_step", "_new_share", "_flash")
+    __slots__ = ("id", "size", "account", "ts", "_step", "_members", "_new_share", "_flash")
 
     def __init__(self, step: "GraphStep", account: str, ts: float, found: tuple[str, int] | None):
         self._step = step
@@ -47,12 +49,18 @@ class ClusterFacts:
         if found is None:
             self.id: str | None = None
             self.size = 1
-            self.members: list[str] = [account]
         else:
             self.id, self.size = found
-            self.members = step.index.members(account)
+        self._members: list[str] | None = None
         self._new_share: float | None = None
         self._flash: tuple[int, int] | None = None
+
+    @property
+    def members(self) -> list[str]:
+        """The cluster's accounts, oldest first (listed on first use)."""
+        if self._members is None:
+            self._members = [self.account] if self.id is None else self._step.index.members(self.account)
+        return self._members
 
     def new_share(self, view: OrderView) -> float:
         """Share of members younger than ``graph.new_account_age`` at this order."""
@@ -181,7 +189,6 @@ class GraphStep:
         self.settings = settings
         self.kinds = tuple(settings.links)
         self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
-        self.spotter = LinkSpotter(settings.retention)
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}
@@ -228,11 +235,7 @@ class GraphStep:
         event = view.event
         account, ts = event.account_id, event.ts
         index = self.index
-        new = self.spotter.spot(account, self.nodes(view), ts, index.hubs)
-        if new:
-            index.link(account, new, ts, event.account_created_ts)
-        else:
-            index.advance(ts)
+        index.link(account, self.nodes(view), ts, event.account_created_ts)
         sale = view.sale
         if sale is not None and view.flash_items:
             buys = self.flash_buys.get(sale.id)
@@ -350,5 +353,5 @@ class GraphStep:
             self.flash_buys.pop(sale, None)
 
     def state_size(self) -> dict[str, int]:
-        return {**{f"graph_{k}": v for k, v in self.index.size().items()}, "graph_spotted_links": len(self.spotter),
+        return {**{f"graph_{k}": v for k, v in self.index.size().items()},
                 "graph_recent_orders": sum(len(v) for v in self._recent.values())}

@@ -132,8 +132,11 @@ class ClusterIndex:
                 me = self._accounts[account] = _Account(account, ts, born)
             links = me.links
             seen = links.get(node)
-            if seen is None or ts > seen:
-                links[node] = ts
+            if seen is not None:
+                if ts > seen:
+                    links[node] = ts  # a known link, refreshed
+                continue
+            links[node] = ts
             # An entity of one account holds the bare account id (most entities
             # are never shared); a shared one holds {account: None}, in link order.
             accounts = entities.get(node)
