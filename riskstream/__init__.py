@@ -3,6 +3,7 @@
 Order events (:class:`OrderEvent`) go through a :class:`DecisionEngine` built
 from analysts' rule files (:class:`RuleSet` of :class:`Rule`); each order gets
 one :class:`Decision` with an :class:`Outcome` and its :class:`Reason` list.
+Accounts linked through shared entities form a :class:`Cluster`.
 
 Errors::
 
@@ -14,9 +15,11 @@ Errors::
 from .decisions import Decision, Outcome, Reason
 from .engine import DecisionEngine
 from .events import EventError, Item, OrderEvent, parse_order
+from .graph import Cluster
 from .rules import Rule, RuleFileError, RuleSet, load_ruleset
 
 __all__ = [
+    "Cluster",
     "Decision",
     "DecisionEngine",
     "EventError",

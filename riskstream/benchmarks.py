@@ -173,6 +173,7 @@ def bench_graph(path: str, rules: str | None = None, repeat: int = 3, hub_accoun
     if on.graph is None:
         raise ValueError("the rule set keeps no graph (no `graph` section or cluster rule)")
     ruleset = on.ruleset
+    hubs = hub_stream(ruleset.graph, hub_accounts, hub_rate, hub_retention)  # first, so its RSS is its own
     off_rules = ruleset.without_graph()
     options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
     rates: dict[str, float] = {"on": 0.0, "off": 0.0}
@@ -199,7 +200,7 @@ def bench_graph(path: str, rules: str | None = None, repeat: int = 3, hub_accoun
         "replay_graph_on": reports["on"],
         "on_to_off_ratio": round(rates["on"] / rates["off"], 3) if rates["off"] else 0.0,
         "graph_step": _graph_step_micros(on, path),
-        "hub_stream": hub_stream(ruleset.graph, hub_accounts, hub_rate, hub_retention),
+        "hub_stream": hubs,
         "peak_rss_mib": _peak_rss_mib(),
     }
 
@@ -229,7 +230,10 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
     out = []
     done = 0
     sent = 0
+    from .replay import fewer_collections
+
     gc.collect()
+    rss_before = _rss_mib()
     while done < accounts:
         n = min(per_slice, accounts - done)
         views = []
@@ -242,10 +246,11 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
             })
             views.append(OrderView(event, sales, keys))
         nodes = [step.nodes(view) for view in views]  # keyed outside the timing, as the rules would
-        started = time.process_time()
-        for view in views:
-            step.observe(view)
-        seconds = time.process_time() - started
+        with fewer_collections():
+            started = time.process_time()
+            for view in views:
+                step.observe(view)
+            seconds = time.process_time() - started
         for view, linked in zip(views, nodes):
             sent += len(spotter.spot(view.event.account_id, linked, view.event.ts, step.index.hubs))
         done += n
@@ -254,4 +259,5 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
                     "orders_per_cpu_second": round(n / seconds) if seconds else 0,
                     "graph": step.index.size(), "hub_links_recorded": sum(h.links for h in step.index.hubs.values()),
                     "spotter_links_held": len(spotter), "new_links_sent": sent, "rss_mib": _rss_mib()})
-    return {"accounts": accounts, "orders_per_second_event_time": rate, "retention_seconds": retention, "slices": out}
+    return {"accounts": accounts, "orders_per_second_event_time": rate, "retention_seconds": retention,
+            "rss_before_mib": rss_before, "slices": out}

@@ -90,7 +90,8 @@ def decide_records(
     """
     actions = report.actions
     tally = report.tally
-    revisable = _Revisable(engine.graph.within) if engine.graph is not None else None
+    graph = engine.graph
+    revisable = _Revisable(graph.within) if graph is not None else None
     for source, raw in records:
         try:
             data = raw if isinstance(raw, dict) else decode(raw)
@@ -123,7 +124,8 @@ def decide_records(
                 counts[label] += 1
         yield data, decision
         if revisable is not None:
-            revisable.add(event.ts, decision.order_id, [label, position, counts])
+            if graph.last_kept:  # type: ignore[union-attr]  # only orders the graph may escalate later
+                revisable.add(event.ts, decision.order_id, [label, position, counts])
             for later in engine.take_escalations():
                 entry = revisable.get(later.order_id)
                 if entry is not None:

@@ -18,6 +18,8 @@ that hit with a forced outcome: the earlier orders of the cluster's members
 within ``escalate_within`` that the rule's ``match`` selects get a new
 decision record, one revision higher, so a ring's first orders are stopped
 too, not only the ones placed after the cluster crossed the threshold.
+Each member is swept once per cluster and rule; its later orders are
+decided with the cluster already over the threshold.
 """
 
 from __future__ import annotations
@@ -71,12 +73,8 @@ class ClusterFacts:
                 age = view.account_age
                 self._new_share = 1.0 if age is not None and age < young else 0.0
             else:
-                born = step.index.born
-                new = 0
-                for member in self.members:
-                    created = born(member)
-                    if created is not None and self.ts - created < young:
-                        new += 1
+                since = self.ts - young
+                new = sum(1 for created in step.index.members_born(self.account) if created is not None and created > since)
                 self._new_share = new / self.size
         return self._new_share
 
@@ -103,11 +101,12 @@ class ClusterFacts:
         """Kinds of the entities the account shares with another member."""
         return self._step.shared_kinds(self.account)
 
-    def record(self) -> dict[str, Any]:
-        """The decision record's ``cluster``: its id, size and the links that put the account in it."""
+    def record(self, account: str | None = None) -> dict[str, Any]:
+        """The decision record's ``cluster``: its id, size and the links that put ``account``
+        (the order's account by default) in it."""
         index = self._step.index
         links = []
-        for node in index.links_of(self.account):
+        for node in index.links_of(account or self.account):
             sharing = index.sharing(node)
             if sharing > 1:
                 kind, _, key = node.partition(":")
@@ -188,6 +187,8 @@ class GraphStep:
     def __init__(self, settings: GraphSettings):
         self.settings = settings
         self.kinds = tuple(settings.links)
+        self._prefixes = tuple((kind, kind + ":") for kind in self.kinds)
+        self.last_kept = False  # whether the last order decided was kept for escalation
         self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
@@ -212,13 +213,19 @@ class GraphStep:
     def nodes(self, view: OrderView) -> list[str]:
         """The order's entity nodes.  An entity value the rules cannot key (a bad IP) links nothing."""
         out = []
-        for kind in self.kinds:
-            try:
-                key = self.address_key(view) if kind == "address" else view.entity(kind)
-            except EventError:
-                continue
+        entity = view.entity
+        for kind, prefix in self._prefixes:
+            if kind == "address":
+                key = self.address_key(view)
+            elif kind == "ip" or kind == "ip_prefix":
+                try:
+                    key = entity(kind)
+                except EventError:
+                    continue
+            else:
+                key = entity(kind)
             if key is not None:
-                out.append(f"{kind}:{key}")
+                out.append(prefix + key)
         return out
 
     def address_key(self, view: OrderView) -> str | None:
@@ -272,7 +279,8 @@ class GraphStep:
             triggers = [r for r in decision.reasons if r.kind == "cluster" and r.outcome is not None]
             for reason in triggers:
                 out.extend(self._escalate(facts, view, decision, checks[reason.rule], reason, policy, decided_at))
-        if not self._could_escalate(view):
+        self.last_kept = self._could_escalate(view)
+        if not self.last_kept:
             return out
         account = view.event.account_id
         entries = self._recent.get(account)
@@ -324,7 +332,7 @@ class GraphStep:
                     ruleset_version=old.ruleset_version, event_time=old.event_time, decided_at=decided_at,
                     revision=old.revision + 1, shadow=old.shadow, shadow_action=old.shadow_action,
                     model_version=old.model_version, model_score=old.model_score,
-                    cluster_id=facts.id, cluster=facts.record() | {"via": decision.order_id},
+                    cluster_id=facts.id, cluster=facts.record(member),
                 )
                 entry.decision = new
                 out.append(new)

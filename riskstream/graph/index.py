@@ -265,6 +265,13 @@ class ClusterIndex:
         me = self._accounts.get(account)
         return me.born if me is not None else None
 
+    def members_born(self, account: str) -> list[float | None]:
+        """Creation times (when known) of the members of ``account``'s cluster."""
+        me = self._accounts.get(account)
+        if me is None:
+            return []
+        return [m.born for m in _find(me).members]  # type: ignore[union-attr]
+
     def first_seen(self, account: str) -> float | None:
         me = self._accounts.get(account)
         return me.first if me is not None else None
