@@ -48,9 +48,9 @@ building, entrance, floor), *unit* (room or flat: ``1102室``, ``apt 4``) and
     Two addresses are compatible when every level present in both is equal,
     so a missing province or city still links and another district does not.
 ``sketch`` and ``shingles``
-    a 64-value MinHash (:mod:`datasketch`) of the name shingles of the building
-    part (Chinese: characters and character pairs; Western: words and letter
-    trigrams), each shingle hashed with a key derived from the secret, and the
+    a 128-value MinHash (:mod:`datasketch`) of the name shingles of the building
+    part (Chinese: characters and character pairs; Western: letter trigrams
+    of the street line's words), each shingle hashed with a key derived from the secret, and the
     number of shingles. The sketch estimates how much of the smaller name set
     the larger one contains, which tolerates junk and missing parts.
 
@@ -63,7 +63,7 @@ How the matcher decides
 A new address (by ``key``) joins the group of an existing representative when
 they share the block, their localities are compatible, the guard passes and
 the estimated containment of the name shingles reaches ``similarity``
-(default 0.75). The guard ``"unit"`` (default) also requires the same unit:
+(default 0.7). The guard ``"unit"`` (default) also requires the same unit:
 two rooms of one dormitory building, or two flats of one tower, never link.
 ``"none"`` ignores units (a building-level view). An address is compared with
 group *representatives* only, so a chain of small edits cannot drift a group.
@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from array import array
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -91,7 +92,8 @@ from .normalize import address_key, address_locality, address_text, pseudonym
 
 __all__ = ["AddressMatcher", "AddressSignature", "address_signature", "signature_similarity"]
 
-NUM_PERM = 64
+NUM_PERM = 128
+_CACHE_MAX_LEN = 256  # longer texts are signed but not cached
 GUARDS = ("unit", "none")
 
 # ------------------------------------------------------------------- parsing
@@ -128,12 +130,11 @@ class _Parts(NamedTuple):
     shingles: list[str]
 
 
-def _parse(raw: str | Mapping[str, Any]) -> tuple[str, _Parts] | None:
-    """(exact canonical key, parts) of a raw address, or None."""
-    key = address_key(raw)
+def _parse(text: str) -> tuple[str, _Parts] | None:
+    """(exact canonical key, parts) of the text of an address, or None."""
+    key = address_key(text)
     if key is None:
         return None
-    text = raw if isinstance(raw, str) else address_text(raw)
     province, city, district, rest = address_locality(text)
     street = address_key(rest) or ""
     if _HAS_IDEO(street):
@@ -187,7 +188,7 @@ def _parse_western(text: str, street: str) -> _Parts:
         place = (" ".join([w for w in words[cut:] if not _WEST_NUMBER.search(w)]),)
     house = next((w for w in words[:cut] if _WEST_NUMBER.search(w)), "")
     names = [w for w in words[:cut] if not _WEST_NUMBER.search(w)]
-    shingles = list(names)
+    shingles = []
     for w in names:
         padded = f" {w} "
         shingles += [padded[i : i + 3] for i in range(len(padded) - 2)]
@@ -274,8 +275,21 @@ def address_signature(raw: str | Mapping[str, Any], secret: bytes) -> AddressSig
 
     Stateless and deterministic: the same address and secret give the same
     signature on every worker. None when the address has no canonical key.
+    A new address costs a few hundred microseconds (canonical key, parse,
+    sketch); repeated texts come from a bounded cache.
     """
-    parsed = _parse(raw)
+    if isinstance(raw, Mapping):
+        raw = address_text(raw)  # the object form is keyed through its text
+    elif not isinstance(raw, str):
+        return None
+    if len(raw) > _CACHE_MAX_LEN:
+        return _signature.__wrapped__(raw, secret)
+    return _signature(raw, secret)
+
+
+@lru_cache(maxsize=8192)
+def _signature(text: str, secret: bytes) -> AddressSignature | None:
+    parsed = _parse(text)
     if parsed is None:
         return None
     key, parts = parsed
@@ -319,7 +333,7 @@ class _Group:
         self.block = block
         self.locality = list(sig.locality)
         self.place = frozenset(sig.place)
-        self.sketch = sig.sketch
+        self.sketch = array("I", sig.sketch)  # 4 bytes a value, not a tuple of ints
         self.shingles = sig.shingles
         self.members = [sig.key]
         self.last_seen = ts
@@ -347,7 +361,7 @@ class AddressMatcher:
         Representatives compared per new address (the newest of its block).
     """
 
-    def __init__(self, similarity: float = 0.75, guard: str = "unit", retention: float = 7 * 86_400.0,
+    def __init__(self, similarity: float = 0.7, guard: str = "unit", retention: float = 7 * 86_400.0,
                  max_groups: int = 1_000_000, max_members: int = 32, scan_limit: int = 32):
         if not 0.0 <= similarity <= 1.0:
             raise ValueError(f"similarity must be within 0.0..1.0, got {similarity!r}")
