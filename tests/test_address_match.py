@@ -212,9 +212,10 @@ def test_groups_expire_after_retention_of_event_time():
     m.match(a, 0.0)
     assert m.match(b, 3000.0) == a.key  # touched: kept
     m.match(other, 3000.0 + 3599.0)
-    assert m.size() == 3
+    assert m.size() == 3 and a.key in m
     m.match(other, 3000.0 + 3601.0)  # the home group was last seen 3601 s ago
     assert m.size() == 1 and m.groups() == 1
+    assert a.key not in m and b.key not in m and other.key in m
     assert m.match(b, 7000.0) == b.key  # starts a new group of its own
 
 
@@ -237,7 +238,9 @@ def test_group_count_is_bounded():
             m.match(address_signature(f"浙江省杭州市西湖区文三路{i + 1}号锦绣华庭18栋1单元1102室{junk}", secret), float(i))
     assert m.groups() == 50
     assert m.size() <= 50 * 4
-    assert max(len(g) for g in m._blocks.values()) == 1
+    newest = address_signature("浙江省杭州市西湖区文三路300号锦绣华庭18栋1单元1102室", secret)
+    oldest = address_signature("浙江省杭州市西湖区文三路1号锦绣华庭18栋1单元1102室", secret)
+    assert newest.key in m and oldest.key not in m
 
 
 # ------------------------------------------------------------------- privacy
