@@ -8,6 +8,8 @@ import re
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from riskstream import address_match
 from riskstream import simulate as sim
@@ -127,6 +129,24 @@ def test_unreadable_address_has_no_signature():
     assert address_signature(None, SECRETS[0]) is None  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         address_signature(HOME, b"")
+
+
+_ADDRESSY = st.text(alphabet=st.sampled_from(list("0123456789０１２三十号栋幢座单元室房层楼#-, ()（）路街大道花园省市区县")
+                                             + list("abcAPT ")), max_size=40)
+
+
+@given(st.one_of(st.text(max_size=60), _ADDRESSY,
+                 st.dictionaries(st.sampled_from(["region", "city", "district", "street"]), _ADDRESSY)))
+@settings(max_examples=300, deadline=None)
+def test_any_text_gives_a_signature_or_none_and_matches(raw):
+    sig = address_signature(raw, SECRETS[0])
+    if address_key(raw) is None:
+        assert sig is None
+        return
+    assert AddressSignature.from_data(orjson.loads(orjson.dumps(sig.to_data()))) == sig
+    m = AddressMatcher()
+    assert m.match(sig, 0.0) == sig.key
+    assert m.match(sig, 1.0) == sig.key
 
 
 # --------------------------------------------------------------- configuration
