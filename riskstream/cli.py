@@ -4,7 +4,7 @@
     riskstream replay INPUT... [--rules PATH] [--label-field NAME] [-o FILE] [--report FILE]
     riskstream backtest INPUT --rules NEW --baseline OLD [--label-field NAME]
     riskstream rules check [PATH] | riskstream rules schema
-    riskstream bench replay INPUT | riskstream bench memory
+    riskstream bench replay INPUT | riskstream bench memory | riskstream bench address INPUT
     riskstream kafka up | down | status
     riskstream produce INPUT [--bootstrap B] [--rate N]
     riskstream decisions [--from-beginning] [--follow | --until-idle S] [-o FILE]
@@ -248,6 +248,17 @@ def bench_memory(orders: int, days: int, rules: str | None) -> None:
     from .benchmarks import bench_memory as run
 
     click.echo(orjson.dumps(run(orders, days, rules), option=orjson.OPT_INDENT_2).decode())
+
+
+@bench.command("address")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--similarity", type=click.FloatRange(0.0, 1.0), default=0.7, show_default=True)
+@click.option("--guard", type=click.Choice(["unit", "none"]), default="unit", show_default=True)
+def bench_address(input_path: str, similarity: float, guard: str) -> None:
+    """Fuzzy address linking on labelled orders: microseconds per match, ring addresses united, benign merges."""
+    from .benchmarks import bench_address as run
+
+    click.echo(orjson.dumps(run(input_path, similarity, guard), option=orjson.OPT_INDENT_2).decode())
 
 
 @bench.command("kill")
