@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -311,9 +312,8 @@ def same_time_ties(order_id: str, events: list[dict]) -> list[str]:
         return out
 
     def instant(event: dict) -> float:
-        return parse_order(event).ts
+        return datetime.fromisoformat(event["event_time"]).timestamp()
 
     mine, when = entities(order), instant(order)
     return [e["order_id"] for e in events
-            if e["order_id"] != order_id and e["event_time"][:19] == order["event_time"][:19]
-            and instant(e) == when and entities(e) & mine]
+            if e["order_id"] != order_id and instant(e) == when and entities(e) & mine]
