@@ -112,8 +112,16 @@ def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, 
     engine = load_engine(rules)
     baseline = _peak_rss_mib()
     per_day = orders // days
-    records = ((f"day:{n}", line) for n, line in enumerate(shifted_days(per_day, days)))
-    report = replay(engine, records)
+    samples: list[dict[str, Any]] = []
+
+    def records():
+        for n, line in enumerate(shifted_days(per_day, days)):
+            if n and n % per_day == 0:  # a day's end: how big are the process and the state now?
+                samples.append({"orders": n, "rss_mib": _rss_mib(), "peak_rss_mib": _peak_rss_mib(),
+                                **engine.state_size()})
+            yield f"day:{n}", line
+
+    report = replay(engine, records())
     return {
         "orders": report.orders,
         "days": days,
@@ -121,7 +129,15 @@ def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, 
         "peak_rss_mib": _peak_rss_mib(),
         "rss_before_mib": baseline,
         "state_at_end": engine.state_size(),
+        "at_each_day_end": samples,
     }
+
+
+def _rss_mib() -> float:
+    """The resident set size now (Linux)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return round(pages * resource.getpagesize() / 2**20, 1)
 
 
 def bench_address(path: str, similarity: float = 0.7, guard: str = "unit", examples: int = 5) -> dict[str, Any]:
