@@ -182,7 +182,7 @@ class _Recent:
 
 
 class GraphStep:
-    """The engine's entity graph: one :class:`ClusterIndex` fed by a :class:`LinkSpotter`."""
+    """The engine's entity graph: one :class:`~riskstream.graph.ClusterIndex`, fed every order's links."""
 
     def __init__(self, settings: GraphSettings):
         self.settings = settings

@@ -111,9 +111,12 @@ class ClusterIndex:
 
     # ------------------------------------------------------------------ updates
     def link(self, account: str, nodes: Iterable[str], ts: float, born: float | None = None) -> list[Change]:
-        """Link ``account`` to entity ``nodes`` at event time ``ts`` (new or refreshed links).
+        """Link ``account`` to entity ``nodes`` at event time ``ts``.
 
-        ``born`` is the account's creation time (epoch seconds), if known.
+        Known links are refreshed (their age restarts), so the caller may pass
+        every link of an order or only the new ones a
+        :class:`~riskstream.graph.LinkSpotter` let through.  ``born`` is the
+        account's creation time (epoch seconds), if known.
         Returns the changes this made (see :data:`Change`).
         """
         changes: list[Change] = []
