@@ -305,7 +305,8 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
     from .graph import LinkSpotter
     from .testing import BASE_TIME
 
-    step = GraphStep(settings.model_copy(update={"retention": retention}))
+    links = list(settings.links) + ([] if "ip" in settings.links else ["ip"])  # the hub under test is an IP
+    step = GraphStep(settings.model_copy(update={"retention": retention, "links": links}))
     spotter = LinkSpotter(retention)
     keys = EntityKeys(b"bench-hub-stream")
     sales = SaleIndex({})
@@ -344,4 +345,4 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
                     "graph": step.index.size(), "hub_links_recorded": sum(h.links for h in step.index.hubs.values()),
                     "spotter_links_held": len(spotter), "new_links_sent": sent, "rss_mib": _rss_mib()})
     return {"accounts": accounts, "orders_per_second_event_time": rate, "retention_seconds": retention,
-            "rss_before_mib": rss_before, "slices": out}
+            "links": links, "ip_hub_accounts": step.index.hub_limit("ip:"), "rss_before_mib": rss_before, "slices": out}
