@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import orjson
 
@@ -21,6 +21,9 @@ from .decisions import OUTCOME_LABELS, Decision
 from .engine import DecisionEngine
 from .events import EventError, decode, parse_order
 from .metrics import LabelTally, parse_label
+
+if TYPE_CHECKING:
+    from .model.scorer import Scoring
 
 MAX_EXAMPLES = 20
 
@@ -38,6 +41,7 @@ class ReplayReport:
     tally: LabelTally | None = None
     groups: dict[str, Counter] = field(default_factory=dict)
     ruleset_version: str = ""
+    model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,6 +52,7 @@ class ReplayReport:
             "seconds": round(self.seconds, 3),
             "orders_per_second": round(self.orders / self.seconds) if self.seconds else 0,
             "ruleset_version": self.ruleset_version,
+            "model_version": self.model_version,
         }
         if self.invalid_examples:
             out["invalid_examples"] = self.invalid_examples
@@ -75,23 +80,21 @@ def decide_records(
     report: ReplayReport,
     label_field: str | None = None,
     group_field: str | None = None,
+    scoring: "Scoring | None" = None,
 ) -> Iterator[tuple[dict[str, Any], Decision]]:
-    """Decide each record; yields ``(event mapping, decision)`` for valid new orders."""
+    """Decide each record; yields ``(event mapping, decision)`` for valid new orders.
+
+    With ``scoring`` (the anomaly model) orders are counted one by one and
+    concluded in batches of ``scoring.batch``, scored together; the decisions
+    and their order are those of deciding one order at a time.
+    """
+    if scoring is None:
+        decided: Iterator[tuple[dict[str, Any], Decision]] = _decide_each(engine, records, report)
+    else:
+        decided = _decide_batched(scoring, count_records(engine, records, report, scoring))
     actions = report.actions
     tally = report.tally
-    for source, raw in records:
-        try:
-            data = raw if isinstance(raw, dict) else decode(raw)
-            event = parse_order(data)
-            if engine.seen(event.order_id):
-                report.duplicates += 1
-                continue
-            decision = engine.decide(event)
-        except EventError as exc:
-            report.invalid += 1
-            if len(report.invalid_examples) < MAX_EXAMPLES:
-                report.invalid_examples.append({"at": source, "field": exc.field or "", "error": exc.problem})
-            continue
+    for data, decision in decided:
         report.orders += 1
         label = decision.action.label
         actions[label] += 1
@@ -105,6 +108,65 @@ def decide_records(
                     counts = report.groups[group] = Counter()
                 counts[label] += 1
         yield data, decision
+
+
+def _invalid(report: ReplayReport, source: str, exc: EventError) -> None:
+    report.invalid += 1
+    if len(report.invalid_examples) < MAX_EXAMPLES:
+        report.invalid_examples.append({"at": source, "field": exc.field or "", "error": exc.problem})
+
+
+def _decide_each(
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport
+) -> Iterator[tuple[dict[str, Any], Decision]]:
+    for source, raw in records:
+        try:
+            data = raw if isinstance(raw, dict) else decode(raw)
+            event = parse_order(data)
+            if engine.seen(event.order_id):
+                report.duplicates += 1
+                continue
+            decision = engine.decide(event)
+        except EventError as exc:
+            _invalid(report, source, exc)
+            continue
+        yield data, decision
+
+
+def count_records(
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, scoring: "Scoring"
+) -> Iterator[tuple[dict[str, Any], Any, list, list[float]]]:
+    """Count each valid new order in input order; yields ``(event mapping, view, touched, feature row)``.
+
+    The one path from history to model features: training reads its rows
+    here, and scoring replays conclude what it yields.
+    """
+    features = scoring.features
+    for source, raw in records:
+        try:
+            data = raw if isinstance(raw, dict) else decode(raw)
+            event = parse_order(data)
+            if engine.seen(event.order_id):
+                report.duplicates += 1
+                continue
+            view, touched = engine.count(event)
+            row = features(view, touched)
+        except EventError as exc:
+            _invalid(report, source, exc)
+            continue
+        yield data, view, touched, row
+
+
+def _decide_batched(scoring: "Scoring", counted: Iterator[tuple]) -> Iterator[tuple[dict[str, Any], Decision]]:
+    batch = scoring.batch
+    pending: list[tuple] = []
+    for item in counted:
+        pending.append(item)
+        if len(pending) >= batch:
+            yield from zip((p[0] for p in pending), scoring.conclude([p[1:] for p in pending]))
+            pending = []
+    if pending:
+        yield from zip((p[0] for p in pending), scoring.conclude([p[1:] for p in pending]))
 
 
 @contextmanager
@@ -133,14 +195,19 @@ def replay(
     write: Callable[[bytes], Any] | None = None,
     label_field: str | None = None,
     group_field: str | None = None,
+    scoring: "Scoring | None" = None,
 ) -> ReplayReport:
-    """Run ``records`` through ``engine``; ``write`` receives each decision as a JSONL line."""
+    """Run ``records`` through ``engine``; ``write`` receives each decision as a JSONL line.
+
+    ``scoring`` adds the anomaly model (scored in micro-batches)."""
     report = ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=engine.version)
+    if scoring is not None and scoring.source is not None:
+        report.model_version = scoring.source.current().version
     started = time.perf_counter()
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
     with fewer_collections():
-        for _, decision in decide_records(engine, records, report, label_field, group_field):
+        for _, decision in decide_records(engine, records, report, label_field, group_field, scoring):
             if write is not None:
                 write(dumps(decision.to_dict(), option=newline))
     report.seconds = time.perf_counter() - started

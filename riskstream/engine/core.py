@@ -20,9 +20,9 @@ from typing import Callable
 
 from ..decisions import Decision, Outcome, Reason
 from ..events import OrderEvent
-from ..rules.model import Thresholds
+from ..rules.model import Thresholds, Velocity
 from ..rules.ruleset import RuleSet
-from .checks import Check, ListCheck, Tracker, compile_checks
+from .checks import Check, ListCheck, Tracker, compile_checks, tracker_identity
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate
 
@@ -98,6 +98,8 @@ class DecisionEngine:
         self.trackers, self.checks = compile_checks(ruleset, self.keys, self.sales, grace)
         self.policy = Policy(ruleset.thresholds)
         self.has_shadow = any(c.shadow for c in self.checks)
+        self.uses_model = ruleset.uses_model
+        self.grace = grace
         longest = max((t.window.length for t in self.trackers), default=0.0)
         self.dedup_horizon = max(dedup_horizon, longest + grace)
         self.sweep_every = 60.0  # event-time seconds; a sweep only visits expired buckets
@@ -119,6 +121,33 @@ class DecisionEngine:
         view = self.view(event)
         return self.conclude(view, [t.touch(view) for t in self.trackers])
 
+    def count(self, event: OrderEvent) -> tuple[OrderView, list[list[Aggregate]]]:
+        """The first half of :meth:`decide`: count the order; its view and each tracker's aggregates.
+
+        Orders must be counted in input order; :meth:`conclude` may come later
+        (after a batch of orders is scored by the model) and gives the same
+        decision as :meth:`decide`.
+        """
+        self._remember(event.order_id, event.ts)
+        self.observe(event.ts)
+        view = self.view(event)
+        return view, [t.touch(view) for t in self.trackers]
+
+    def tracker_for(self, velocity: Velocity) -> int:
+        """The index of the tracker counting ``velocity``, added if no rule keeps one like it.
+
+        Model features declare the windows they read this way, so they share
+        the rules' windows.  Add trackers before the first order is counted.
+        """
+        seconds = self.sales.longest + 1.0 if velocity.window == "sale" else float(velocity.window)
+        identity = tracker_identity(velocity, seconds)
+        for index, tracker in enumerate(self.trackers):
+            if tracker.identity == identity:
+                return index
+        self.trackers.append(Tracker(velocity, seconds, self.grace))
+        self.dedup_horizon = max(self.dedup_horizon, seconds + self.grace)
+        return len(self.trackers) - 1
+
     def observe(self, ts: float) -> None:
         """Advance event time to ``ts``; evicts expired state every minute of event time."""
         if ts > self.watermark:
@@ -130,11 +159,12 @@ class DecisionEngine:
         """The order as the rules see it (its sale, flash items, entity keys)."""
         return OrderView(event, self.sales, self.keys)
 
-    def conclude(self, view: OrderView, touched: list[list[Aggregate]]) -> Decision:
+    def conclude(self, view: OrderView, touched: list[list[Aggregate]], model_version: str | None = None) -> Decision:
         """Evaluate every rule given each tracker's aggregates for this order, and decide.
 
         ``touched[i]`` holds the aggregates tracker ``i`` returned for the order
-        (empty when the order did not qualify).
+        (empty when the order did not qualify).  ``view.model_score`` and
+        ``model_version`` come from the anomaly model when one is loaded.
         """
         event = view.event
         active: list[Reason] = []
@@ -154,6 +184,9 @@ class DecisionEngine:
             event_time=event.event_time,
             decided_at=_iso(self.clock()),
         )
+        if model_version is not None:
+            decision.model_version = model_version
+            decision.model_score = view.model_score
         if shadow:
             decision.shadow = shadow
             decision.shadow_action = self.policy.action(active + shadow)[0]
