@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .features import FEATURE_SET, FEATURES
+from .forest import CompiledForest
 
 FORMAT = "riskstream.model/1"
 
@@ -64,9 +65,12 @@ class Model:
     metadata: dict[str, Any]
     path: Path | None = None
 
+    def __post_init__(self) -> None:
+        self.forest = CompiledForest(self.estimator)
+        self._grid = np.linspace(0.0, 1.0, len(self.reference))
+
     def score(self, rows: np.ndarray) -> np.ndarray:
-        anomaly = -self.estimator.score_samples(rows)
-        return np.interp(anomaly, self.reference, np.linspace(0.0, 1.0, len(self.reference)))
+        return np.interp(-self.forest.score_samples(rows), self.reference, self._grid)
 
     @property
     def thresholds(self) -> dict[str, float]:

@@ -40,8 +40,8 @@ def _history(inputs: list[str], rules: str | None, label_field: str | None, colu
 @click.option("--label-field", help="labels, if any: used to measure the model and calibrate its thresholds, never to fit it")
 @click.option("--rules", type=click.Path(exists=True), help="rule set whose sales and windows the features use")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
-@click.option("--trees", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--max-samples", type=click.IntRange(min=2), default=512, show_default=True, help="rows per tree")
+@click.option("--trees", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--max-samples", type=click.IntRange(min=2), default=128, show_default=True, help="rows per tree")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_command(inputs, output, label_field, rules, columns, trees, max_samples, seed) -> None:
     """Train an IsolationForest on order history and write models/NAME.skops + NAME.json."""

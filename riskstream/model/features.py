@@ -19,7 +19,6 @@ account_age_unknown      1 when the event has no account creation time
 account_new_7d           1 when the account is under 7 days old
 quantity_log             log(1 + units in the order)
 amount_log               log(1 + order amount)
-lines                    order lines
 flash_units              units of flash-sale SKUs of the order's sale
 qty_vs_sku               max over lines: units / the SKU's mean units per line (24 h)
 price_vs_sku             min over lines: unit price / the SKU's mean unit price (24 h)
@@ -35,8 +34,6 @@ account_orders_24h       log(1 + orders of the account in 24 h)
 account_gap_log_s        log(1 + seconds since the account's previous order); 0 if none
 account_gap_cv           coefficient of variation of the account's gaps (24 h; regular
                          scripted timing is near 0); -1 with fewer than 2 gaps
-ip_orders_1h             log(1 + orders from the IP in 1 h)
-ip_accounts_24h          log(1 + distinct accounts on the IP in 24 h)
 prefix_accounts_1h       log(1 + distinct accounts on the /24 or /64 in 1 h)
 device_accounts_24h      log(1 + distinct accounts on the device in 24 h)
 phone_accounts_24h       log(1 + distinct accounts with the phone in 24 h)
@@ -47,7 +44,14 @@ cluster_size_log         log(1 + accounts in the order's cluster of linked accou
 cluster_new_share        share of the cluster's accounts under 7 days old
 =======================  ==============================================================
 
-Missing entities (no device, no phone...) give 0 for their windows.  The
+Missing entities (no device, no phone...) give 0 for their windows.
+
+Measured and left out: orders per IP (1 h) and distinct accounts per IP
+(24 h), and the number of order lines.  Campus networks, carrier NAT and
+offices put many benign accounts behind one IP, so these made benign traffic
+look anomalous: without them the held-out PR-AUC on simulated traffic rose
+from 0.936 to 0.977 (validation seed 3, mean of three forests).  The IP
+prefix feature counts the crowding that matters (new accounts per /24).  The
 cluster features read :func:`cluster_of`; until accounts are clustered a
 cluster is the account alone (size 1, new share 0 or 1).
 """
@@ -70,8 +74,6 @@ NEW_ACCOUNT = 7 * _DAY
 WINDOWS: dict[str, Velocity] = {
     "account_1h": Velocity(key=["account"], metric="count", window=_HOUR),
     "account_24h": Velocity(key=["account"], metric="count", window=_DAY),
-    "ip_1h": Velocity(key=["ip"], metric="count", window=_HOUR),
-    "ip_accounts_24h": Velocity(key=["ip"], metric="distinct", of="account", window=_DAY),
     "prefix_accounts_1h": Velocity(key=["ip_prefix"], metric="distinct", of="account", window=_HOUR),
     "device_accounts_24h": Velocity(key=["device"], metric="distinct", of="account", window=_DAY),
     "phone_accounts_24h": Velocity(key=["phone"], metric="distinct", of="account", window=_DAY),
@@ -83,11 +85,11 @@ WINDOWS: dict[str, Velocity] = {
 
 FEATURES: tuple[str, ...] = (
     "account_age_log_h", "account_age_unknown", "account_new_7d",
-    "quantity_log", "amount_log", "lines", "flash_units", "qty_vs_sku", "price_vs_sku",
+    "quantity_log", "amount_log", "flash_units", "qty_vs_sku", "price_vs_sku",
     "in_sale", "since_sale_log_s", "hour_sin", "hour_cos",
     "ua_app", "ua_browser", "ua_library", "ua_automation",
     "account_orders_1h", "account_orders_24h", "account_gap_log_s", "account_gap_cv",
-    "ip_orders_1h", "ip_accounts_24h", "prefix_accounts_1h", "device_accounts_24h",
+    "prefix_accounts_1h", "device_accounts_24h",
     "phone_accounts_24h", "payment_accounts_24h", "address_orders_24h", "address_accounts_24h",
     "cluster_size_log", "cluster_new_share",
 )  # fmt: skip
@@ -192,9 +194,8 @@ class FeatureExtractor:
         self._ua: dict[str | None, tuple[float, float, float, float]] = {}
         w = self.windows
         self._counts = tuple(w[n] for n in ("account_1h", "account_24h"))
-        self._ip_1h = w["ip_1h"]
         self._distinct = tuple(w[n] for n in (
-            "ip_accounts_24h", "prefix_accounts_1h", "device_accounts_24h", "phone_accounts_24h",
+            "prefix_accounts_1h", "device_accounts_24h", "phone_accounts_24h",
             "payment_accounts_24h"))  # fmt: skip
         self._address = w["address_24h"]
         self._address_accounts = w["address_accounts_24h"]
@@ -214,7 +215,6 @@ class FeatureExtractor:
             1.0 if age is not None and age < NEW_ACCOUNT else 0.0,
             math.log1p(view.quantity),
             _log(event.amount),
-            float(len(event.items)),
             float(sum(i.quantity for i in view.flash_items)),
         ]
         out += self._sku_relative(view, touched[self._sku])
@@ -239,8 +239,6 @@ class FeatureExtractor:
             out.append(_log(aggregates[0].count) if aggregates else 0.0)
         gap, cv = rhythm
         out += [_log(gap) if gap >= 0 else 0.0, cv]
-        aggregates = touched[self._ip_1h]
-        out.append(_log(aggregates[0].count) if aggregates else 0.0)
         for index in self._distinct:
             aggregates = touched[index]
             out.append(_log(aggregates[0].distinct) if aggregates else 0.0)
