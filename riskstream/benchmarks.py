@@ -29,8 +29,9 @@ def _peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[str, Any]:
-    from .cli import load_engine
+def bench_replay(path: str, rules: str | None = None, repeat: int = 1, model: str | None = None) -> dict[str, Any]:
+    """``model``: score with the anomaly model too (micro-batches of 1000)."""
+    from .cli import load_engine, load_scoring
     from .replay import replay
 
     loads = orjson.loads
@@ -48,6 +49,7 @@ def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[s
     best = None
     for _ in range(repeat):
         engine = load_engine(rules)
+        scoring = load_scoring(engine, model) if model else None
         sink = bytearray()
 
         def write(line: bytes) -> None:
@@ -55,7 +57,7 @@ def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[s
             if len(sink) > 1 << 20:
                 sink.clear()
 
-        report = replay(engine, read_records([path]), write=write)
+        report = replay(engine, read_records([path]), write=write, scoring=scoring)
         if best is None or report.seconds < best[0].seconds:
             best = (report, engine)
     assert best is not None
@@ -75,6 +77,7 @@ def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[s
             "rules": len(engine.checks),
             "windows": len(engine.trackers),
             "repeat": repeat,
+            "model": report.model_version,
         },
         "bare_parse": {"seconds": round(best_parse, 3), "orders_per_second": round(parse_rate)},
         "replay": {

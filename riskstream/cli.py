@@ -262,11 +262,12 @@ def bench() -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--rules", type=click.Path(exists=True))
 @click.option("--repeat", type=int, default=1, show_default=True)
-def bench_replay(input_path: str, rules: str | None, repeat: int) -> None:
+@click.option("--model", type=click.Path(exists=True), help="score with this anomaly model too")
+def bench_replay(input_path: str, rules: str | None, repeat: int, model: str | None) -> None:
     """Replay speed beside a bare JSON-parse loop over the same file, and peak RSS."""
     from .benchmarks import bench_replay as run
 
-    click.echo(orjson.dumps(run(input_path, rules, repeat), option=orjson.OPT_INDENT_2).decode())
+    click.echo(orjson.dumps(run(input_path, rules, repeat, model), option=orjson.OPT_INDENT_2).decode())
 
 
 @bench.command("memory")

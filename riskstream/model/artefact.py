@@ -102,7 +102,7 @@ def save_model(path: str | Path, estimator: Any, reference: np.ndarray, metadata
     path = artefact_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = sio.dumps({"format": FORMAT, "features": list(FEATURES), "estimator": estimator,
-                      "reference": np.asarray(reference, dtype=float)})
+                      "reference": np.asarray(reference, dtype=float)}, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     digest = sha256(data)
     meta = dict(metadata)
     meta.update(format=FORMAT, feature_set=FEATURE_SET, features=list(FEATURES), file=path.name, sha256=digest)
@@ -144,8 +144,10 @@ def load_model(path: str | Path) -> Model:
     if meta.get("format") != FORMAT:
         raise ModelError(f"{path}: format {meta.get('format')!r} is not {FORMAT!r}")
     if meta.get("feature_set") != FEATURE_SET or meta.get("features") != list(FEATURES):
-        raise ModelError(f"{path}: trained on features {meta.get('feature_set')!r}, this version computes "
-                         f"{FEATURE_SET!r}; retrain the model (make model)")
+        theirs = meta.get("features") if isinstance(meta.get("features"), list) else []
+        differ = sorted(set(theirs) ^ set(FEATURES)) or ["their order"]
+        raise ModelError(f"{path}: trained on features {meta.get('feature_set')!r} ({len(theirs)}), this version computes "
+                         f"{FEATURE_SET!r} ({len(FEATURES)}); they differ in {', '.join(differ)}; retrain the model (make model)")
     untrusted = untrusted_types(data)
     if untrusted:
         raise ModelError(f"{path}: untrusted types in the artefact: {', '.join(sorted(untrusted))}; refusing to load it")

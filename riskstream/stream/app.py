@@ -6,6 +6,9 @@
 
 Agents run with concurrency 1 and read batches (``take_events``); every
 output is routed to an explicit partition chosen by :func:`.stages.partition_of`.
+With a model, the decide agent scores the orders each batch completes in one
+call: the micro-batch wait is the agent's own (``WITHIN``, 20 ms), and a new
+model version is picked up between batches.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 import faust
 import orjson
 
-from ..cli import load_engine
+from ..cli import load_engine, load_scoring
+from ..model.features import FeatureExtractor
 from ..topics import Topics, create_missing
 from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
@@ -49,6 +53,7 @@ def create_app(
     web_port: int = 6066,
     rules: str | None = None,
     app_id: str = "riskstream",
+    model: str | None = None,
 ) -> faust.App:
     """The worker's app; ``app_id`` names its consumer group and internal topics."""
     app = faust.App(
@@ -83,9 +88,14 @@ def create_app(
     dlq = app.topic(topics.dlq, **raw)
 
     n = topics.partitions
-    screen = Screen(load_engine(rules), n, n)
-    entities = Entities(load_engine(rules), n)
-    decide = Decide(load_engine(rules))
+    engines = [load_engine(rules) for _ in range(3)]
+    scoring = load_scoring(engines[2], model, reload=True)  # None: rules alone
+    features = FeatureExtractor(engines[0]) if scoring is not None else None
+    if scoring is not None:
+        FeatureExtractor(engines[1])  # every stage's engine keeps the feature windows
+    screen = Screen(engines[0], n, n, features=features)
+    entities = Entities(engines[1], n)
+    decide = Decide(engines[2], scoring=scoring)
 
     def restore_signals(values: list[bytes]) -> None:
         plans: list = []

@@ -42,8 +42,14 @@ def test_batches_of_any_size_decide_like_one_order_at_a_time(trained, sim_lines)
     assert {d["model_version"] for d in one} == {meta["model_version"]}
     assert all(0 <= d["model_score"] <= 1 for d in one)
     rules_alone = decide(lines, None, batch=1)
-    assert [(d["action"], d["reasons"]) for d in rules_alone] == [(d["action"], d["reasons"]) for d in one]
     assert {d["model_version"] for d in rules_alone} == {None}
+    # The shipped model rule is the only difference the model makes.
+    for alone, scored in zip(rules_alone, one):
+        model_reasons = [r for r in scored["reasons"] if r["rule"] == "model-anomaly"]
+        assert bool(model_reasons) == (scored["model_score"] >= 0.95)
+        assert [r for r in scored["reasons"] if r["rule"] != "model-anomaly"] == alone["reasons"]
+        if not model_reasons:
+            assert scored["action"] == alone["action"]
 
 
 def test_the_score_reaches_decisions_through_a_rule(trained, sim_lines, tmp_path):
