@@ -177,6 +177,32 @@ def _log(value: float) -> float:
     return math.log1p(value) if value > 0 else 0.0
 
 
+_SMALL_LOGS = tuple(math.log1p(n) for n in range(4096))
+
+
+def _log_count(n: float) -> float:
+    """log(1 + n) of a count; counts are small integers, so mostly a table look-up."""
+    return _SMALL_LOGS[n] if type(n) is int and 0 <= n < 4096 else _log(n)
+
+
+_CLOCKS: dict[str, tuple[float, float]] = {}
+
+
+def _clock(hh_mm: str) -> tuple[float, float]:
+    """Local time of day ``HH:MM`` on the unit circle (sin, cos); (0, 1) when unreadable."""
+    out = _CLOCKS.get(hh_mm)
+    if out is None:
+        try:
+            hour = int(hh_mm[:2]) + int(hh_mm[3:5]) / 60.0
+        except ValueError:
+            hour = 0.0
+        angle = hour * (2 * math.pi / 24)
+        out = (math.sin(angle), math.cos(angle))
+        if len(_CLOCKS) < 4096:
+            _CLOCKS[hh_mm] = out
+    return out
+
+
 class FeatureExtractor:
     """Computes :data:`FEATURES` for orders of one engine.
 
@@ -194,11 +220,10 @@ class FeatureExtractor:
         self._ua: dict[str | None, tuple[float, float, float, float]] = {}
         w = self.windows
         self._counts = tuple(w[n] for n in ("account_1h", "account_24h"))
-        self._distinct = tuple(w[n] for n in (
-            "prefix_accounts_1h", "device_accounts_24h", "phone_accounts_24h",
-            "payment_accounts_24h"))  # fmt: skip
-        self._address = w["address_24h"]
-        self._address_accounts = w["address_accounts_24h"]
+        count, distinct = 0, 3  # fields of an Aggregate
+        self._entities = tuple((w[n], field) for n, field in (
+            ("prefix_accounts_1h", distinct), ("device_accounts_24h", distinct), ("phone_accounts_24h", distinct),
+            ("payment_accounts_24h", distinct), ("address_24h", count), ("address_accounts_24h", distinct)))  # fmt: skip
         self._sku = w["sku_24h"]
 
     def observe(self, view: OrderView) -> Rhythm:
@@ -209,45 +234,38 @@ class FeatureExtractor:
         """The feature vector of one counted order (in :data:`FEATURES` order)."""
         event = view.event
         age = view.account_age
-        out = [
-            _log(age / _HOUR) if age is not None else 0.0,
-            1.0 if age is None else 0.0,
-            1.0 if age is not None and age < NEW_ACCOUNT else 0.0,
-            math.log1p(view.quantity),
+        if age is None:
+            out = [0.0, 1.0, 0.0]
+        else:
+            out = [_log(age / _HOUR), 0.0, 1.0 if age < NEW_ACCOUNT else 0.0]
+        flash = view.flash_items
+        out += (
+            _log_count(view.quantity),
             _log(event.amount),
-            float(sum(i.quantity for i in view.flash_items)),
-        ]
+            float(flash[0].quantity if len(flash) == 1 else sum(i.quantity for i in flash)),
+        )
         out += self._sku_relative(view, touched[self._sku])
         since = view.since_sale_start
-        out += [0.0, 0.0] if since is None else [1.0, _log(since)]
-        text = event.event_time
-        try:
-            hour = int(text[11:13]) + int(text[14:16]) / 60.0
-        except ValueError:
-            hour = 0.0
-        angle = hour * (2 * math.pi / 24)
-        out += [math.sin(angle), math.cos(angle)]
+        out += (0.0, 0.0) if since is None else (1.0, _log(since))
+        clock = _clock(event.event_time[11:16])
         ua = self._ua.get(event.user_agent)
         if ua is None:
             family = ua_family(event.user_agent)
             ua = tuple(1.0 if family == f else 0.0 for f in (1, 2, 3, 4))
             if len(self._ua) < 10_000:
                 self._ua[event.user_agent] = ua
+        out += clock
         out += ua
         for index in self._counts:
             aggregates = touched[index]
-            out.append(_log(aggregates[0].count) if aggregates else 0.0)
+            out.append(_log_count(aggregates[0][0]) if aggregates else 0.0)
         gap, cv = rhythm
-        out += [_log(gap) if gap >= 0 else 0.0, cv]
-        for index in self._distinct:
+        out += (_log(gap) if gap >= 0 else 0.0, cv)
+        for index, field in self._entities:
             aggregates = touched[index]
-            out.append(_log(aggregates[0].distinct) if aggregates else 0.0)
-        aggregates = touched[self._address]
-        out.append(_log(aggregates[0].count) if aggregates else 0.0)
-        aggregates = touched[self._address_accounts]
-        out.append(_log(aggregates[0].distinct) if aggregates else 0.0)
+            out.append(_log_count(aggregates[0][field]) if aggregates else 0.0)
         cluster = cluster_of(view)
-        out += [math.log1p(cluster.size), cluster.new_share]
+        out += (_log_count(cluster.size), cluster.new_share)
         return out
 
     @staticmethod
