@@ -270,6 +270,18 @@ def bench_replay(input_path: str, rules: str | None, repeat: int, model: str | N
     click.echo(orjson.dumps(run(input_path, rules, repeat, model), option=orjson.OPT_INDENT_2).decode())
 
 
+@bench.command("model")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--model", required=True, type=click.Path(exists=True), help="models/NAME.skops")
+@click.option("--rules", type=click.Path(exists=True))
+@click.option("--rows", type=int, default=20_000, show_default=True, help="orders whose feature rows are scored")
+def bench_model(input_path: str, model: str, rules: str | None, rows: int) -> None:
+    """Microseconds per row of model scoring, by batch size (1, 10, 100, 1000)."""
+    from .benchmarks import bench_model as run
+
+    click.echo(orjson.dumps(run(input_path, model, rules, rows), option=orjson.OPT_INDENT_2).decode())
+
+
 @bench.command("memory")
 @click.option("--orders", type=int, default=1_000_000, show_default=True)
 @click.option("--days", type=int, default=10, show_default=True, help="spread the orders over this many days")
