@@ -101,3 +101,12 @@ def test_replay_with_a_tampered_model_exits_non_zero_with_the_reason(tmp_path, c
     result = CliRunner().invoke(main, ["replay", str(orders), "--rules", "rules", "--model", str(copy)])
     assert result.exit_code == 2
     assert "model refused" in result.output and "sha256" in result.output
+
+
+def test_a_model_for_other_features_is_refused(copy):
+    meta_file = metadata_path(copy)
+    meta = json.loads(meta_file.read_text())
+    meta["features"] = meta["features"][:-1] + ["ip_orders_1h"]
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="differ in cluster_new_share, ip_orders_1h; retrain the model"):
+        load_model(copy)
