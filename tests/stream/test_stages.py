@@ -10,7 +10,6 @@ import pytest
 
 from riskstream.engine import DecisionEngine
 from riskstream.model import FeatureExtractor, FixedModel, Scoring
-from riskstream.events import parse_order
 from riskstream.model import load_model
 from riskstream.rules import load_ruleset
 from riskstream.simulate import simulate
@@ -121,6 +120,7 @@ def test_two_workers_decide_as_one(day):
 
 
 def test_the_model_scores_the_same_online_as_offline(day, tmp_path):
+    from riskstream.events import parse_order
     from riskstream.model.train import History, train
     from riskstream.replay import ReplayReport, decide_records
 
