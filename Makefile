@@ -17,7 +17,7 @@ MODEL_ORDERS ?= 100000
 MODEL_SEED ?= 1
 HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test install bench model model-eval clean
+.PHONY: demo replay-demo test install tools bench model model-eval clean
 
 install: $(STAMP)
 
@@ -27,8 +27,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(PY) -m pytest
+
+# kcat (librdkafka's command-line client) for the interop test; a Debian package.
+tools:
+	@command -v kcat >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq kcat >/dev/null; \
+		else echo "kcat is missing: sudo apt-get install kcat" >&2; exit 1; fi; }
 
 demo: $(STAMP)
 	$(RS) demo --orders $(ORDERS) --seed $(SEED)

@@ -115,8 +115,16 @@ def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, 
     engine = load_engine(rules)
     baseline = _peak_rss_mib()
     per_day = orders // days
-    records = ((f"day:{n}", line) for n, line in enumerate(shifted_days(per_day, days)))
-    report = replay(engine, records)
+    samples: list[dict[str, Any]] = []
+
+    def records():
+        for n, line in enumerate(shifted_days(per_day, days)):
+            if n and n % per_day == 0:  # a day's end: how big are the process and the state now?
+                samples.append({"orders": n, "rss_mib": _rss_mib(), "peak_rss_mib": _peak_rss_mib(),
+                                **engine.state_size()})
+            yield f"day:{n}", line
+
+    report = replay(engine, records())
     return {
         "orders": report.orders,
         "days": days,
@@ -124,6 +132,82 @@ def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, 
         "peak_rss_mib": _peak_rss_mib(),
         "rss_before_mib": baseline,
         "state_at_end": engine.state_size(),
+        "at_each_day_end": samples,
+    }
+
+
+def _rss_mib() -> float:
+    """The resident set size now (Linux)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return round(pages * resource.getpagesize() / 2**20, 1)
+
+
+def bench_address(path: str, similarity: float = 0.7, guard: str = "unit", examples: int = 5) -> dict[str, Any]:
+    """Fuzzy address linking over a labelled JSONL file (``riskstream simulate`` output).
+
+    Times :func:`address_signature` per distinct address text and
+    :meth:`AddressMatcher.match` for addresses already held and for new
+    ones; counts how many exact keys the ring orders use and how many groups
+    the matcher makes of them; lists groups that unite several exact keys
+    used by benign orders (with a few examples to read), by scenario.
+    """
+    from collections import defaultdict
+
+    from .address_match import AddressMatcher, address_signature
+    from .events import parse_time
+    from .normalize import address_text
+
+    secret = b"riskstream bench address key"
+    events = [orjson.loads(raw) for _, raw in read_records([path])]
+    texts = [ev["shipping_address"] if isinstance(ev["shipping_address"], str) else address_text(ev["shipping_address"])
+             for ev in events]
+    started = time.perf_counter()
+    signatures = {text: address_signature(text, secret) for text in dict.fromkeys(texts)}
+    sign_us = (time.perf_counter() - started) / len(signatures) * 1e6
+
+    matcher = AddressMatcher(similarity=similarity, guard=guard)
+    timings: dict[str, list[float]] = {"seen": [], "new": []}
+    members: dict[str, set[str]] = defaultdict(set)
+    scenarios: dict[str, set[str]] = defaultdict(set)
+    example_text: dict[str, str] = {}
+    clock = time.perf_counter
+    for ev, text in zip(events, texts):
+        sig = signatures[text]
+        if sig is None:
+            continue
+        ts = parse_time(ev["event_time"], "event_time")
+        bucket = timings["seen" if sig.key in matcher else "new"]
+        t0 = clock()
+        rep = matcher.match(sig, ts)
+        bucket.append(clock() - t0)
+        members[rep].add(sig.key)
+        scenarios[sig.key].add(ev.get("scenario", "?"))
+        example_text.setdefault(sig.key, text)
+
+    def us(xs: list[float]) -> dict[str, float]:
+        xs = sorted(xs)
+        return {"calls": len(xs), "mean_us": round(sum(xs) / len(xs) * 1e6, 2) if xs else 0.0,
+                "p99_us": round(xs[int(len(xs) * 0.99)] * 1e6, 2) if xs else 0.0}
+
+    ring_keys = {k for k, s in scenarios.items() if "ring" in s}
+    ring_groups = {rep for rep, keys in members.items() if keys & ring_keys}
+    benign: dict[str, list[list[str]]] = defaultdict(list)
+    for keys in members.values():
+        names = set().union(*(scenarios[k] for k in keys))
+        if len(keys) > 1 and names - {"ring", "reseller", "bonus_hunter"}:
+            benign["+".join(sorted(names))].append([example_text[k] for k in sorted(keys)][:4])
+    return {
+        "input": path,
+        "orders": len(events),
+        "config": {"similarity": similarity, "guard": guard},
+        "signature_us_per_distinct_text": round(sign_us, 1),
+        "match": {"seen_address": us(timings["seen"]), "new_address": us(timings["new"])},
+        "ring": {"exact_keys": len(ring_keys), "groups": len(ring_groups)},
+        "groups_uniting_benign_keys": {k: len(v) for k, v in sorted(benign.items())},
+        "examples": {k: v[:examples] for k, v in sorted(benign.items())},
+        "held": {"addresses": matcher.size(), "groups": matcher.groups()},
+        "peak_rss_mib": _peak_rss_mib(),
     }
 
 

@@ -5,7 +5,7 @@
     riskstream model train INPUT... [-o models/NAME.skops] | riskstream model evaluate INPUT --model M
     riskstream backtest INPUT --rules NEW --baseline OLD [--label-field NAME]
     riskstream rules check [PATH] | riskstream rules schema
-    riskstream bench replay INPUT | riskstream bench memory
+    riskstream bench replay INPUT | riskstream bench memory | riskstream bench address INPUT
     riskstream kafka up | down | status
     riskstream produce INPUT [--bootstrap B] [--rate N]
     riskstream decisions [--from-beginning] [--follow | --until-idle S] [-o FILE]
@@ -293,6 +293,17 @@ def bench_memory(orders: int, days: int, rules: str | None) -> None:
     click.echo(orjson.dumps(run(orders, days, rules), option=orjson.OPT_INDENT_2).decode())
 
 
+@bench.command("address")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--similarity", type=click.FloatRange(0.0, 1.0), default=0.7, show_default=True)
+@click.option("--guard", type=click.Choice(["unit", "none"]), default="unit", show_default=True)
+def bench_address(input_path: str, similarity: float, guard: str) -> None:
+    """Fuzzy address linking on labelled orders: microseconds per match, ring addresses united, benign merges."""
+    from .benchmarks import bench_address as run
+
+    click.echo(orjson.dumps(run(input_path, similarity, guard), option=orjson.OPT_INDENT_2).decode())
+
+
 @bench.command("kill")
 @click.option("--bootstrap", default="127.0.0.1:19092", show_default=True, help="a running broker (riskstream kafka up)")
 @click.option("--orders", type=int, default=100_000, show_default=True)
@@ -304,6 +315,36 @@ def bench_kill(bootstrap: str, orders: int, kills: int, seed: int) -> None:
     from .stream.chaos import kill_test
 
     click.echo(orjson.dumps(kill_test(bootstrap, orders=orders, kills=kills, seed=seed), option=orjson.OPT_INDENT_2).decode())
+
+
+@bench.command("stream")
+@click.option("--bootstrap", help="a running broker; default: the local broker on --port, started if needed")
+@click.option("--port", type=int, default=19092, show_default=True, help="local broker port")
+@click.option("--orders", type=int, default=50_000, show_default=True, help="orders in the throughput run")
+@click.option("--rate", "rates", type=float, multiple=True, default=(5000.0,), show_default=True,
+              help="publish rate of a latency run (repeatable)")
+@click.option("--latency-seconds", type=float, default=4.0, show_default=True, help="length of each latency run")
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
+def bench_stream(bootstrap, port, orders, rates, latency_seconds, seed, rules) -> None:
+    """Worker throughput and latency through the real broker, beside a bare
+    aiokafka pass-through run the same way, and their ratio."""
+    from .localkafka import LocalKafka
+    from .stream.benchstream import bench_stream as run
+
+    broker = None
+    if bootstrap is None:
+        broker = LocalKafka(port=port)
+        started = not broker.status().get("running")
+        bootstrap = broker.up()
+        broker = broker if started else None
+    try:
+        result = run(bootstrap, orders=orders, rates=rates, latency_seconds=latency_seconds, seed=seed, rules=rules,
+                     report=lambda line: click.echo(line, err=True))
+    finally:
+        if broker is not None:
+            broker.down()
+    click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
 if __name__ == "__main__":

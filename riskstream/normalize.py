@@ -9,6 +9,8 @@ for the common shape of its input and a bounded LRU cache where values repeat.
   usual shapes skip the ``phonenumbers`` parser but give exactly its result.
 * :func:`address_key` -- canonical shipping-address text for Chinese and
   Western addresses, from a string or from the structured object form.
+* :func:`address_locality` -- the province, city and district names at the
+  head of a Chinese address, and the rest of it (for fuzzy address matching).
 * :func:`pseudonym` -- keyed BLAKE2b pseudonym of a (canonical) value, used
   wherever state, changelogs or logs would otherwise hold the raw value.
 
@@ -30,6 +32,7 @@ import phonenumbers
 
 __all__ = [
     "address_key",
+    "address_locality",
     "address_text",
     "ip_key",
     "ip_prefix",
@@ -589,6 +592,46 @@ def address_key(address: str | Mapping[str, str | None]) -> str | None:
     if len(text) > _CACHE_MAX_LEN:
         return _address_key_text.__wrapped__(text)
     return _address_key_text(text)
+
+
+def address_locality(address: str | Mapping[str, str | None]) -> tuple[str, str, str, str]:
+    """The leading ``(province, city, district)`` names of a Chinese address, and the rest.
+
+    Names come without their suffixes (省, 市, 区, 县, ...) and are ``""`` when
+    absent; a city written without 市 after its province ("广东广州天河区")
+    is read as part of the district name ("广州天河"). The rest is text to pass
+    to :func:`address_key`: folded, bracketed notes and punctuation dropped,
+    Chinese ``#`` turned into 号. Addresses that do not start with Chinese
+    text have no locality: ``("", "", "", text)``.
+
+    >>> address_locality("广东省广州市天河区 人民路88号")
+    ('广东', '广州', '天河', '人民路88号')
+    >>> address_locality("深圳市南山区科技园路1号")
+    ('', '深圳', '南山', '科技园路1号')
+    """
+    if isinstance(address, str):
+        text = address
+    elif isinstance(address, Mapping):
+        text = address_text(address)
+    else:
+        return "", "", "", ""
+    s = _fold(text)
+    if not _OPEN_BRACKETS.isdisjoint(s):
+        for _ in range(4):
+            s, n = _BRACKET_NOTE.subn(" ", s)
+            if not n:
+                break
+    if "#" in s:
+        s = _HASH_AFTER_DIGIT.sub("号", s)
+        s = _HASH_UNIT.sub(" apt ", s)
+    s = _SPACE_NEAR_IDEO.sub("", _NON_WORD.sub(" ", s)).strip()
+    if not s or not "\u4e00" <= s[0] <= "\u9fff":
+        return "", "", "", s
+    m = _ADMIN_AFTER_PROVINCE.match(s) or _ADMIN_CITY_FIRST.match(s)
+    if m is None:
+        return "", "", "", s
+    province, city, district = m.groups("")
+    return province, city, district, s[m.end():]
 
 
 # -------------------------------------------------------------------- pseudonym

@@ -591,6 +591,34 @@ def test_address_cache_is_bounded():
     assert normalize._address_key_text.cache_info().maxsize == 65_536
 
 
+@pytest.mark.parametrize(
+    ("raw", "parts"),
+    [
+        ("浙江省杭州市西湖区文三路38号", ("浙江", "杭州", "西湖", "文三路38号")),
+        ("杭州市西湖区 文三路38号", ("", "杭州", "西湖", "文三路38号")),
+        ("浙江杭州西湖区文三路38号", ("浙江", "", "杭州西湖", "文三路38号")),  # city without 市
+        ("北京市 北京市 海淀区 中关村大街27号", ("北京", "", "海淀", "中关村大街27号")),
+        ("重庆市江北区（放门口）科技园路229号碧水湾30#1-204室", ("重庆", "", "江北", "科技园路229号碧水湾30号1 204室")),
+        ({"region": "广东省", "city": "深圳市", "district": "南山区", "street": "科技南十二路18号"},
+         ("广东", "深圳", "南山", "科技南十二路18号")),
+        ("中关村大街27号", ("", "", "", "中关村大街27号")),
+        ("12 Baker Street, London", ("", "", "", "12 baker street london")),
+        (None, ("", "", "", "")),
+    ],
+)
+def test_address_locality(raw, parts):
+    assert normalize.address_locality(raw) == parts
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_address_locality_rest_keys_like_the_whole_minus_the_head(text):
+    province, city, district, rest = normalize.address_locality(text)
+    whole, tail = address_key(text), address_key(rest)
+    if tail and whole and not (province or city or district):
+        assert tail == whole
+
+
 # ---------------------------------------------------------------------- pseudonym
 
 KEY = b"k" * 32

@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,11 @@ def free_port() -> int:
 class WorkerProcess:
     """A ``riskstream worker`` subprocess on its own topics and consumer group."""
 
-    def __init__(self, bootstrap: str, topics: Topics, app_id: str, data_dir: Path, rules: str):
+    def __init__(self, bootstrap: str, topics: Topics, app_id: str, data_dir: Path, rules: str,
+                 settings: dict[str, str] | None = None):
         self.bootstrap, self.topics, self.app_id = bootstrap, topics, app_id
         self.data_dir, self.rules = data_dir, rules
+        self.settings = settings or {}  # extra RISKSTREAM_* environment
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
@@ -60,7 +63,7 @@ class WorkerProcess:
             "RISKSTREAM_TOPIC_ORDERS": t.orders, "RISKSTREAM_TOPIC_DECISIONS": t.decisions,
             "RISKSTREAM_TOPIC_REVIEW": t.review, "RISKSTREAM_TOPIC_DLQ": t.dlq,
             "RISKSTREAM_TOPIC_VERDICTS": t.verdicts, "RISKSTREAM_PARTITIONS": str(t.partitions),
-        }
+        } | self.settings
 
     def start(self) -> None:
         self.starts += 1
@@ -89,14 +92,7 @@ class WorkerProcess:
         raise TimeoutError(f"worker not ready after {timeout:.0f} s (logs in {self.data_dir})")
 
     def _group_stable(self) -> bool:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            (group,) = admin.describe_consumer_groups([self.app_id])
-        except KafkaError:  # e.g. no group coordinator yet on a fresh broker
-            return False
-        finally:
-            admin.close()
-        return group.state == "Stable" and bool(group.members)
+        return group_stable(self.bootstrap, self.app_id)
 
     def kill(self) -> None:
         if self.process is not None:
@@ -110,6 +106,18 @@ class WorkerProcess:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def group_stable(bootstrap: str, group_id: str) -> bool:
+    """Is consumer group ``group_id`` stable with members (partitions assigned)?"""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        (group,) = admin.describe_consumer_groups([group_id])
+    except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+        return False
+    finally:
+        admin.close()
+    return group.state == "Stable" and bool(group.members)
 
 
 class DecisionTally:
@@ -136,6 +144,27 @@ class DecisionTally:
         self.consumer.close()
 
 
+def first_records(bootstrap: str, topic: str, want: int, key_of, progress=None, idle: float = 20.0) -> dict[str, tuple[int, dict]]:
+    """The first record per ``key_of(value)``: (Kafka timestamp in ms, decoded value)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=500)
+    found: dict[str, tuple[int, dict]] = {}
+    last_change = time.monotonic()
+    try:
+        while len(found) < want and time.monotonic() - last_change < idle:
+            before = len(found)
+            for record in consumer:
+                value = orjson.loads(record.value)
+                found.setdefault(key_of(value), (record.timestamp, value))
+            if len(found) != before:
+                last_change = time.monotonic()
+                if progress:
+                    progress(len(found))
+    finally:
+        consumer.close()
+    return found
+
+
 def publish_paced(bootstrap: str, topic: str, events: list[dict], rate: float) -> None:
     """Publish ``events`` at about ``rate`` orders/s (0: as fast as possible), like live traffic."""
     with OrderPublisher(bootstrap, topic=topic) as publisher:
@@ -148,9 +177,22 @@ def publish_paced(bootstrap: str, topic: str, events: list[dict], rate: float) -
             publisher.publish(event, validate=False)
 
 
+def compressed_time_settings() -> dict[str, str]:
+    """Worker settings for simulated traffic published faster than it happened.
+
+    The simulator's day reaches the broker in seconds, so one second of skew
+    between partitions is hours of event time - far beyond the production
+    grace (300 s of event time, which is 300 s of real skew).  Orders later
+    than the grace are still counted but no longer see exact windows, and
+    their decisions may differ from replay's.  Two days of grace keep every
+    window exact for a compressed day.
+    """
+    return {"RISKSTREAM_LATE_GRACE_SECONDS": str(2 * 86400)}
+
+
 def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: str = "rules",
               work_dir: Path = Path("var/kill-test"), partitions: int = 4, timeout: float = 900.0,
-              rate: float = 1000.0) -> dict[str, Any]:
+              rate: float = 1000.0, settings: dict[str, str] | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
     suffix = uuid.uuid4().hex[:8]
     topics = Topics(orders=f"orders-{suffix}", decisions=f"decisions-{suffix}", review=f"review-{suffix}",
@@ -161,7 +203,8 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
     events = list(simulate(orders, seed=seed))
     publisher = threading.Thread(target=publish_paced, args=(bootstrap, topics.orders, events, rate), daemon=True)
 
-    worker = WorkerProcess(bootstrap, topics, f"rs-kill-{suffix}", work_dir, rules)
+    settings = compressed_time_settings() if settings is None else settings
+    worker = WorkerProcess(bootstrap, topics, f"rs-kill-{suffix}", work_dir, rules, settings)
     tally = DecisionTally(bootstrap, topics.decisions)
     started = time.monotonic()
     killed_at: list[int] = []
@@ -169,11 +212,17 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
         worker.start()
         worker.wait_ready()
         publisher.start()
+        # Kill moments spread over the whole run: after a random number of
+        # decisions in each of ``kills`` equal slices of the orders, plus a
+        # random delay, and never before the restarted worker made progress.
+        slice_size = orders / (kills + 1)
+        targets = [int(slice_size * (n + rng.uniform(0.2, 1.0))) for n in range(kills)]
         while len(killed_at) < kills and time.monotonic() - started < timeout:
             before = tally.poll()
-            while tally.poll() <= before and time.monotonic() - started < timeout:
-                time.sleep(0.1)  # wait for the (re)started worker to make progress
-            time.sleep(rng.uniform(0.5, 4.0))  # then kill it at a random moment
+            target = max(targets[len(killed_at)], before + 1)
+            while tally.poll() < target and time.monotonic() - started < timeout:
+                time.sleep(0.1)
+            time.sleep(rng.uniform(0.0, 2.0))
             if tally.poll() >= orders:
                 break  # finished before every kill could land
             worker.kill()
@@ -196,7 +245,8 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
             publisher.join()
 
     engine = DecisionEngine(load_ruleset(rules))
-    offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in events}
+    replayed = {e["order_id"]: engine.decide(parse_order(e)) for e in events}
+    offline = {order: decision.action.label for order, decision in replayed.items()}
     missing = [o for o in offline if o not in tally.records]
     conflicting, differ = [], []
     for order, records in tally.records.items():
@@ -218,5 +268,52 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
         "conflicting": len(conflicting),
         "differ_from_replay": len(differ),
         "examples": {"missing": missing[:5], "conflicting": conflicting[:5], "differ": differ[:5]},
+        "differences": [_difference(tally.records[o], replayed[o]) for o in differ[:5]],
+        "unexplained": [o for o in differ if not same_time_ties(o, events)],
         "logs": str(work_dir),
     }
+
+
+def _difference(records: list[dict], replayed: Any) -> dict[str, Any]:
+    """What the worker published for an order beside what replay decided, to explain a difference."""
+    return {
+        "order_id": replayed.order_id,
+        "live": [{"revision": r["revision"], "action": r["action"],
+                  "rules": {x["rule"]: x.get("value") for x in r["reasons"]}} for r in records],
+        "replay": {"action": replayed.action.label, "rules": {x.rule: x.value for x in replayed.reasons}},
+    }
+
+
+_TIE_FIELDS = ("account_id", "ip", "device_id", "phone", "payment_fingerprint", "shipping_address")
+
+
+def same_time_ties(order_id: str, events: list[dict]) -> list[str]:
+    """Orders with exactly the event time of ``order_id`` that share an entity with it.
+
+    Such ties are the one known cause of a live decision differing from
+    replay's: replay counts tied orders in file order, a worker in the order
+    their touches reach the key's partition, which no single order of the file
+    fixes when the tied orders come from different account partitions.
+    """
+    from ..engine.order_view import EntityKeys
+
+    by_id = {e["order_id"]: e for e in events}
+    order = by_id[order_id]
+    keys = EntityKeys(b"ties")
+    kinds = {"ip": "ip_prefix", "phone": "phone", "shipping_address": "address"}
+
+    def entities(event: dict) -> set[tuple[str, object]]:
+        out = set()
+        for name in _TIE_FIELDS:
+            value = event.get(name)
+            if value is not None:
+                kind = kinds.get(name)
+                out.add((name, keys.key(kind, value) if kind else value))
+        return out
+
+    def instant(event: dict) -> float:
+        return datetime.fromisoformat(event["event_time"]).timestamp()
+
+    mine, when = entities(order), instant(order)
+    return [e["order_id"] for e in events
+            if e["order_id"] != order_id and instant(e) == when and entities(e) & mine]

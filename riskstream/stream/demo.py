@@ -18,35 +18,13 @@ from pathlib import Path
 import click
 import numpy as np
 import orjson
-from kafka import KafkaConsumer
 
 from ..decisions import Outcome
 from ..metrics import LabelTally, parse_label
 from ..pipeline import OrderPublisher
 from ..simulate import simulate
 from ..topics import Topics, ensure_topics
-from .chaos import WorkerProcess, publish_paced
-
-
-def _first_records(bootstrap: str, topic: str, want: int, key_of, progress=None, idle: float = 20.0) -> dict[str, tuple[int, dict]]:
-    """The first record per ``key_of(value)``: (Kafka timestamp in ms, decoded value)."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=500)
-    found: dict[str, tuple[int, dict]] = {}
-    last_change = time.monotonic()
-    try:
-        while len(found) < want and time.monotonic() - last_change < idle:
-            before = len(found)
-            for record in consumer:
-                value = orjson.loads(record.value)
-                found.setdefault(key_of(value), (record.timestamp, value))
-            if len(found) != before:
-                last_change = time.monotonic()
-                if progress:
-                    progress(len(found))
-    finally:
-        consumer.close()
-    return found
+from .chaos import WorkerProcess, compressed_time_settings, first_records, publish_paced
 
 
 @click.command()
@@ -69,7 +47,7 @@ def demo(orders: int, seed: int, rate: float, port: int, rules: str) -> None:
     ensure_topics(bootstrap, topics)
     work = Path("var/demo") / run
     work.mkdir(parents=True, exist_ok=True)
-    worker = WorkerProcess(bootstrap, topics, f"demo-{run}", work, rules)
+    worker = WorkerProcess(bootstrap, topics, f"demo-{run}", work, rules, compressed_time_settings())
     events = list(simulate(orders, seed))
     try:
         worker.start()
@@ -79,10 +57,10 @@ def demo(orders: int, seed: int, rate: float, port: int, rules: str) -> None:
         publisher = threading.Thread(target=publish_paced, args=(bootstrap, topics.orders, events, rate), daemon=True)
         publisher.start()
         with progress_bar(orders, "decided", unit="orders") as update:
-            decided = _first_records(bootstrap, topics.decisions, orders, lambda v: v["order_id"], update)
+            decided = first_records(bootstrap, topics.decisions, orders, lambda v: v["order_id"], update)
         seconds = time.monotonic() - started
         publisher.join()
-        produced = _first_records(bootstrap, topics.orders, orders, lambda v: v["order_id"], idle=5.0)
+        produced = first_records(bootstrap, topics.orders, orders, lambda v: v["order_id"], idle=5.0)
     finally:
         worker.stop()
         if not was_running:

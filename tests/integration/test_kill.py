@@ -13,6 +13,6 @@ def test_killed_and_restarted_worker_loses_and_doubles_nothing(kafka_bootstrap, 
     assert result["kills"] >= 2, result  # the worker was killed mid-stream, more than once
     assert result["missing"] == 0, result
     assert result["conflicting"] == 0, result
-    # Target 0; a pair of early orders of one coupon farm still differs in this
-    # run (see the note on live/replay differences), so the bound is the 99.9% one.
+    # The one known cause of a difference: orders of one key with the same event time.
+    assert result["unexplained"] == [], result
     assert result["differ_from_replay"] <= result["orders"] * 0.001, result
