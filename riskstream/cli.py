@@ -184,21 +184,23 @@ def _print_summary(summary: dict) -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--rules", "new_rules", required=True, type=click.Path(exists=True), help="the proposed rule set")
 @click.option("--baseline", required=True, type=click.Path(exists=True), help="the rule set in production")
+@click.option("--model", "model", type=click.Path(), help="score both with this anomaly model [default: $RISKSTREAM_MODEL]")
 @click.option("--label-field", help="field holding the ground-truth label")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
 @click.option("--report", "report_path", help="write the full comparison JSON here")
 @click.option("--show", type=int, default=15, show_default=True, help="changed orders to print")
-def backtest(input_path, new_rules, baseline, label_field, columns, report_path, show) -> None:
+def backtest(input_path, new_rules, baseline, model, label_field, columns, report_path, show) -> None:
     """Compare a proposed rule set with the baseline on the same history."""
     from .backtest import backtest as run
     from .history import read_records, total_bytes
     from .report import print_comparison
 
     new, old = load_engine(new_rules), load_engine(baseline)
+    scoring = (load_scoring(new, model), load_scoring(old, model))
     counter = [0]
     records = read_records([input_path], _columns(columns), counter)
     with progress_bar(total_bytes([input_path]), "backtesting") as update:
-        comparison = run(new, old, _ticking(records, counter, update), label_field=label_field)
+        comparison = run(new, old, _ticking(records, counter, update), label_field=label_field, scoring=scoring)
     data = comparison.to_dict()
     _write_json(report_path, data)
     print_comparison(data, show)

@@ -110,3 +110,23 @@ def test_a_new_version_is_picked_up_and_a_tampered_one_is_refused(trained, tmp_p
     metadata_path(live).write_text(json.dumps(meta))
     now[0] = 12.0
     assert source.current().version == "retrained+00000001"  # refused: the running model stays
+
+
+def test_backtest_shows_what_a_model_rule_changes(trained, sim_lines, tmp_path):
+    path, _ = trained
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("ruleset: {version: b, thresholds: {review: 40, hold: 80}}\n"
+                        "rules:\n  - {id: big, match: {quantity: {ge: 5}}, score: 40}\n")
+    proposed = tmp_path / "proposed.yaml"
+    proposed.write_text(baseline.read_text() + MODEL_RULE.split("rules:\n", 1)[1])
+    orders = tmp_path / "o.jsonl"
+    orders.write_bytes(b"\n".join(sim_lines[:1000]) + b"\n")
+    report = tmp_path / "cmp.json"
+    result = CliRunner().invoke(main, ["backtest", str(orders), "--rules", str(proposed), "--baseline", str(baseline),
+                                       "--model", str(path), "--label-field", "label", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    scored = decide(sim_lines[:1000], path, batch=1000, rules=str(proposed))
+    hits = sum(any(r["rule"] == "model-anomaly" for r in d["reasons"]) for d in scored)
+    assert hits and data["rules"]["model-anomaly"] == {"baseline": 0, "new": hits, "delta": hits}
+    assert data["changed"] == hits  # 40 more points always move an order up a step here
