@@ -14,6 +14,7 @@ model version is picked up between batches.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from ..topics import Topics, create_missing
 from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
 from .stages import Decide, Entities, Screen
+
+log = logging.getLogger("riskstream.worker")
 
 BATCH = 1000
 WITHIN = 0.02  # seconds a batch may wait to fill
@@ -114,15 +117,29 @@ def create_app(
 
     # Agents wait while state is rebuilt, so no live message is processed
     # against half-restored state (an order concluded silently, a window short).
+    # The rebuild runs beside the rebalance, not inside it: a rebuild longer
+    # than the session timeout inside the callback kept the worker from
+    # rejoining the next rebalance, so it lost its partitions and rebuilt again.
     ready = asyncio.Event()
+    rebuilding: list[asyncio.Task] = []
+
+    async def rebuild(assigned: set) -> None:
+        try:
+            await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
+        except asyncio.CancelledError:
+            raise  # a newer assignment restarts the rebuild (restores are idempotent)
+        except Exception as exc:  # never decide on half-built state
+            log.exception("state rebuild failed")
+            await app.crash(exc)
+            return
+        ready.set()
 
     @app.on_partitions_assigned.connect
     async def rebuild_state(sender, assigned, **kwargs) -> None:
         ready.clear()
-        try:
-            await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
-        finally:
-            ready.set()
+        for task in rebuilding:
+            task.cancel()
+        rebuilding[:] = [asyncio.ensure_future(rebuild(set(assigned)))]
     origins = Origins()  # order id -> when its plan was sent, until its first decision
 
     @app.agent(orders, concurrency=1)
