@@ -1,6 +1,7 @@
 # riskstream - the two commands a newcomer needs:
 #   make demo   start a local Kafka and a worker, stream a simulated flash sale, print the outcome
 #   make test   run the test suite
+#   make model  rebuild the default anomaly model (models/anomaly.skops) from simulated traffic
 # Both create .venv and install what they need on first use.
 
 PYTHON ?= python3
@@ -12,8 +13,11 @@ DEMO   := var/demo
 ORDERS ?= 30000
 SEED   ?= 11
 REPLAY_ORDERS ?= 200000
+MODEL_ORDERS ?= 100000
+MODEL_SEED ?= 1
+HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test install tools bench clean
+.PHONY: demo replay-demo test install tools bench model model-eval clean
 
 install: $(STAMP)
 
@@ -46,6 +50,19 @@ bench: $(STAMP)
 	@mkdir -p var/bench
 	$(RS) simulate --orders 1000000 --seed 1 -o var/bench/orders-1m.jsonl
 	$(RS) bench replay var/bench/orders-1m.jsonl
+
+# The default model: trained on one simulated day (seed 1); labels only calibrate its thresholds.
+model: $(STAMP)
+	@mkdir -p var/model
+	$(RS) simulate --orders $(MODEL_ORDERS) --seed $(MODEL_SEED) -o var/model/train.jsonl
+	$(RS) model train var/model/train.jsonl --label-field label --rules riskstream/default_rules -o models/anomaly.skops
+
+# Held-back evaluation: another simulated day (seed 2); report and pictures under var/model/.
+model-eval: $(STAMP)
+	@mkdir -p var/model
+	$(RS) simulate --orders $(MODEL_ORDERS) --seed $(HELDOUT_SEED) -o var/model/heldout.jsonl
+	$(RS) model evaluate var/model/heldout.jsonl --model models/anomaly.skops --label-field label \
+		--rules riskstream/default_rules --report var/model/evaluation.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -59,15 +59,20 @@ def backtest(
     *,
     label_field: str | None = None,
     max_changes: int = MAX_CHANGES,
+    scoring: tuple[Any, Any] = (None, None),
 ) -> Comparison:
-    """Decide every record with both engines and compare."""
+    """Decide every record with both engines and compare.
+
+    ``scoring``: the anomaly model on the new and on the baseline engine
+    (:class:`~riskstream.model.Scoring` each, or None for rules alone)."""
     reports = [ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=e.version) for e in (new, baseline)]
     comparison = Comparison(new=reports[0], baseline=reports[1])
     base_report = reports[1]
-    for data, decision in decide_records(new, records, reports[0], label_field):
+    new_scoring, base_scoring = scoring
+    for data, decision in decide_records(new, records, reports[0], label_field, scoring=new_scoring):
         if data is None:
             continue  # an escalation of an earlier order: counted in the report, not compared here
-        before = _decide_baseline(baseline, data, base_report, label_field)
+        before = _decide_baseline(baseline, data, base_report, label_field, base_scoring)
         comparison.moves[before.action.label, decision.action.label] += 1
         hits_new, hits_old = _hits(decision), _hits(before)
         for rule in hits_new | hits_old:
@@ -92,9 +97,11 @@ def backtest(
     return comparison
 
 
-def _decide_baseline(engine: DecisionEngine, data: dict, report: ReplayReport, label_field: str | None) -> Decision:
-    # The new engine already validated and de-duplicated this order.
-    decided = decide_records(engine, [("", data)], report, label_field)
+def _decide_baseline(engine: DecisionEngine, data: dict, report: ReplayReport, label_field: str | None,
+                     scoring: Any = None) -> Decision:
+    # The new engine already validated and de-duplicated this order.  With the
+    # model, the baseline scores one order at a time: the same scores as a batch.
+    decided = decide_records(engine, [("", data)], report, label_field, scoring=scoring)
     decision = next(decided)[1]
     for _ in decided:  # let the report count the escalations this order caused
         pass

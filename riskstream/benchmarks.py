@@ -38,8 +38,9 @@ def _rss_mib() -> float:
         return _peak_rss_mib()
 
 
-def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[str, Any]:
-    from .cli import load_engine
+def bench_replay(path: str, rules: str | None = None, repeat: int = 1, model: str | None = None) -> dict[str, Any]:
+    """``model``: score with the anomaly model too (micro-batches of 1000)."""
+    from .cli import load_engine, load_scoring
     from .replay import replay
 
     loads = orjson.loads
@@ -57,6 +58,7 @@ def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[s
     best = None
     for _ in range(repeat):
         engine = load_engine(rules)
+        scoring = load_scoring(engine, model) if model else None
         sink = bytearray()
 
         def write(line: bytes) -> None:
@@ -64,7 +66,7 @@ def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[s
             if len(sink) > 1 << 20:
                 sink.clear()
 
-        report = replay(engine, read_records([path]), write=write)
+        report = replay(engine, read_records([path]), write=write, scoring=scoring)
         if best is None or report.seconds < best[0].seconds:
             best = (report, engine)
     assert best is not None
@@ -84,6 +86,7 @@ def bench_replay(path: str, rules: str | None = None, repeat: int = 1) -> dict[s
             "rules": len(engine.checks),
             "windows": len(engine.trackers),
             "repeat": repeat,
+            "model": report.model_version,
         },
         "bare_parse": {"seconds": round(best_parse, 3), "orders_per_second": round(parse_rate)},
         "replay": {
@@ -141,12 +144,6 @@ def bench_memory(orders: int, days: int, rules: str | None = None) -> dict[str, 
         "at_each_day_end": samples,
     }
 
-
-def _rss_mib() -> float:
-    """The resident set size now (Linux)."""
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return round(pages * resource.getpagesize() / 2**20, 1)
 
 
 def bench_address(path: str, similarity: float = 0.7, guard: str = "unit", examples: int = 5) -> dict[str, Any]:
@@ -346,3 +343,31 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
                     "spotter_links_held": len(spotter), "new_links_sent": sent, "rss_mib": _rss_mib()})
     return {"accounts": accounts, "orders_per_second_event_time": rate, "retention_seconds": retention,
             "links": links, "ip_hub_accounts": step.index.hub_limit("ip:"), "rss_before_mib": rss_before, "slices": out}
+def bench_model(path: str, model: str, rules: str | None = None, rows: int = 20_000) -> dict[str, Any]:
+    """Scoring cost per row by batch size: the compiled forest used in production beside
+    scikit-learn's ``score_samples`` on the same rows (features from the first ``rows`` orders)."""
+    import numpy as np
+
+    from .cli import load_engine
+    from .model import load_model
+    from .model.train import read_history
+
+    loaded = load_model(model)
+    history = read_history(load_engine(rules), (r for _, r in zip(range(rows), read_records([path]))))
+    table = history.rows
+    out: dict[str, Any] = {"model": loaded.version, "trees": len(loaded.estimator.estimators_), "rows": len(table),
+                           "us_per_row": {}}
+    for name, score in (("compiled", loaded.forest.score_samples), ("scikit-learn", loaded.estimator.score_samples)):
+        figures = {}
+        for batch in (1, 10, 100, 1000):
+            calls = max(3, min(200, 2000 // batch)) if name == "compiled" else max(3, min(30, 300 // batch))
+            started = time.perf_counter()
+            for i in range(calls):
+                start = (i * batch) % max(1, len(table) - batch)
+                score(table[start:start + batch])
+            figures[f"batch_{batch}"] = round((time.perf_counter() - started) / (calls * batch) * 1e6, 1)
+        out["us_per_row"][name] = figures
+    equal = np.allclose(loaded.forest.score_samples(table[:1000]), loaded.estimator.score_samples(table[:1000]),
+                        rtol=0, atol=1e-12)
+    out["compiled_equals_scikit_learn"] = bool(equal)
+    return out

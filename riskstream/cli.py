@@ -1,7 +1,8 @@
 """The ``riskstream`` command line.
 
     riskstream simulate --orders N --seed S -o FILE
-    riskstream replay INPUT... [--rules PATH] [--label-field NAME] [-o FILE] [--report FILE]
+    riskstream replay INPUT... [--rules PATH] [--model M] [--label-field NAME] [-o FILE] [--report FILE]
+    riskstream model train INPUT... [-o models/NAME.skops] | riskstream model evaluate INPUT --model M
     riskstream backtest INPUT --rules NEW --baseline OLD [--label-field NAME]
     riskstream rules check [PATH] | riskstream rules schema
     riskstream bench replay INPUT | riskstream bench memory | riskstream bench address INPUT | riskstream bench graph INPUT
@@ -42,8 +43,10 @@ def progress_bar(total: int | None, description: str, unit: str = "bytes") -> It
         yield lambda done: progress.update(task, completed=done)
 
 
-def load_engine(rules: str | None, **overrides: Any):
-    """An engine on the given rule set (or the default one); rule errors exit with status 2."""
+def load_engine(rules: str | None, *, graph: bool = True, **overrides: Any):
+    """An engine on the given rule set (or the default one); rule errors exit with status 2.
+
+    ``graph=False``: without the entity graph and the rules that need it (what stream workers run)."""
     from .engine import DecisionEngine
     from .rules import RuleFileError, load_ruleset
 
@@ -56,7 +59,33 @@ def load_engine(rules: str | None, **overrides: Any):
         for problem in exc.problems:
             _err(f"  {problem}")
         raise SystemExit(2)
+    if not graph:
+        ruleset = ruleset.without_graph()
     return DecisionEngine(ruleset, **(settings.engine_options() | overrides))
+
+
+def load_scoring(engine, model: str | None, *, reload: bool = False, batch: int | None = None):
+    """The anomaly model on ``engine`` (``--model`` or ``RISKSTREAM_MODEL``), or None for rules alone.
+
+    A refused artefact exits with status 2 and the reason.  Rules that read
+    ``model_score`` with no model loaded are reported: their condition is false.
+    """
+    from .model import FixedModel, ModelError, ReloadingModel, Scoring, load_model
+    from .model.scorer import DEFAULT_BATCH
+
+    settings = settings_from_env()
+    path = model or (str(settings.model) if settings.model else None)
+    if path is None:
+        if engine.uses_model:
+            _err("note: rules read model_score but no model is loaded (--model / RISKSTREAM_MODEL): "
+                 "those conditions are false")
+        return None
+    try:
+        source = ReloadingModel(path, settings.model_reload_seconds) if reload else FixedModel(load_model(path))
+    except ModelError as exc:
+        _err(f"model refused: {exc}")
+        raise SystemExit(2)
+    return Scoring(engine, source, batch or DEFAULT_BATCH)
 
 
 def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -98,24 +127,26 @@ def simulate(orders: int, seed: int, output: str) -> None:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--rules", type=click.Path(exists=True), help="rule file or directory [default: ./rules or bundled]")
+@click.option("--model", "model", type=click.Path(), help="anomaly model (models/NAME.skops) [default: $RISKSTREAM_MODEL, else rules alone]")
 @click.option("--label-field", help="field holding the ground-truth label (1/true = abusive)")
 @click.option("--group-field", help="field to break outcomes down by (e.g. scenario)")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
 @click.option("-o", "--output", help="decisions as JSONL (- for stdout)")
 @click.option("--report", "report_path", help="write the report JSON here")
-def replay(inputs, rules, label_field, group_field, columns, output, report_path) -> None:
+def replay(inputs, rules, model, label_field, group_field, columns, output, report_path) -> None:
     """Replay order history through the engine, in order of appearance."""
     from .history import open_output, read_records, total_bytes
     from .replay import replay as run
 
     engine = load_engine(rules)
+    scoring = load_scoring(engine, model)
     counter = [0]
     writer = open_output(output) if output else None
     records = read_records(list(inputs), _columns(columns), counter)
     try:
         with progress_bar(total_bytes(list(inputs)) or None, "replaying") as update:
             report = run(engine, _ticking(records, counter, update), write=writer.write if writer else None,
-                         label_field=label_field, group_field=group_field)
+                         label_field=label_field, group_field=group_field, scoring=scoring)
     except ValueError as exc:
         raise click.ClickException(str(exc))
     finally:
@@ -138,6 +169,8 @@ def _print_summary(summary: dict) -> None:
     _err(f"orders {summary['orders']:,}  invalid {summary['invalid']:,}  duplicates {summary['duplicates']:,}  "
          f"({summary['orders_per_second']:,} orders/s)")
     _err(f"actions: {actions}")
+    if summary.get("model_version"):
+        _err(f"model: {summary['model_version']}")
     for example in summary.get("invalid_examples", [])[:5]:
         _err(f"  invalid at {example['at']}: {example['field'] + ': ' if example['field'] else ''}{example['error']}")
     labels = summary.get("labels")
@@ -156,21 +189,23 @@ def _print_summary(summary: dict) -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--rules", "new_rules", required=True, type=click.Path(exists=True), help="the proposed rule set")
 @click.option("--baseline", required=True, type=click.Path(exists=True), help="the rule set in production")
+@click.option("--model", "model", type=click.Path(), help="score both with this anomaly model [default: $RISKSTREAM_MODEL]")
 @click.option("--label-field", help="field holding the ground-truth label")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
 @click.option("--report", "report_path", help="write the full comparison JSON here")
 @click.option("--show", type=int, default=15, show_default=True, help="changed orders to print")
-def backtest(input_path, new_rules, baseline, label_field, columns, report_path, show) -> None:
+def backtest(input_path, new_rules, baseline, model, label_field, columns, report_path, show) -> None:
     """Compare a proposed rule set with the baseline on the same history."""
     from .backtest import backtest as run
     from .history import read_records, total_bytes
     from .report import print_comparison
 
     new, old = load_engine(new_rules), load_engine(baseline)
+    scoring = (load_scoring(new, model), load_scoring(old, model))
     counter = [0]
     records = read_records([input_path], _columns(columns), counter)
     with progress_bar(total_bytes([input_path]), "backtesting") as update:
-        comparison = run(new, old, _ticking(records, counter, update), label_field=label_field)
+        comparison = run(new, old, _ticking(records, counter, update), label_field=label_field, scoring=scoring)
     data = comparison.to_dict()
     _write_json(report_path, data)
     print_comparison(data, show)
@@ -178,11 +213,12 @@ def backtest(input_path, new_rules, baseline, label_field, columns, report_path,
 
 def _attach_commands() -> None:
     from .localkafka.cli import kafka
+    from .model.cli import model
     from .pipeline_cli import decisions, produce
     from .stream.demo import demo
     from .stream.worker import worker
 
-    for command in (kafka, produce, decisions, worker, demo):
+    for command in (kafka, produce, decisions, worker, demo, model):
         main.add_command(command)
 
 
@@ -282,11 +318,24 @@ def bench() -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--rules", type=click.Path(exists=True))
 @click.option("--repeat", type=int, default=1, show_default=True)
-def bench_replay(input_path: str, rules: str | None, repeat: int) -> None:
+@click.option("--model", type=click.Path(exists=True), help="score with this anomaly model too")
+def bench_replay(input_path: str, rules: str | None, repeat: int, model: str | None) -> None:
     """Replay speed beside a bare JSON-parse loop over the same file, and peak RSS."""
     from .benchmarks import bench_replay as run
 
-    click.echo(orjson.dumps(run(input_path, rules, repeat), option=orjson.OPT_INDENT_2).decode())
+    click.echo(orjson.dumps(run(input_path, rules, repeat, model), option=orjson.OPT_INDENT_2).decode())
+
+
+@bench.command("model")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--model", required=True, type=click.Path(exists=True), help="models/NAME.skops")
+@click.option("--rules", type=click.Path(exists=True))
+@click.option("--rows", type=int, default=20_000, show_default=True, help="orders whose feature rows are scored")
+def bench_model(input_path: str, model: str, rules: str | None, rows: int) -> None:
+    """Microseconds per row of model scoring, by batch size (1, 10, 100, 1000)."""
+    from .benchmarks import bench_model as run
+
+    click.echo(orjson.dumps(run(input_path, model, rules, rows), option=orjson.OPT_INDENT_2).decode())
 
 
 @bench.command("memory")

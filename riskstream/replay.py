@@ -17,7 +17,7 @@ import time
 from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import orjson
 
@@ -25,6 +25,9 @@ from .decisions import OUTCOME_LABELS, Decision
 from .engine import DecisionEngine
 from .events import EventError, decode, parse_order
 from .metrics import LabelTally, parse_label
+
+if TYPE_CHECKING:
+    from .model.scorer import Scoring
 
 MAX_EXAMPLES = 20
 
@@ -43,6 +46,7 @@ class ReplayReport:
     groups: dict[str, Counter] = field(default_factory=dict)
     ruleset_version: str = ""
     escalations: int = 0  # later revisions of earlier orders
+    model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,6 +57,7 @@ class ReplayReport:
             "seconds": round(self.seconds, 3),
             "orders_per_second": round(self.orders / self.seconds) if self.seconds else 0,
             "ruleset_version": self.ruleset_version,
+            "model_version": self.model_version,
         }
         if self.escalations:
             out["escalations"] = self.escalations
@@ -82,64 +87,68 @@ def decide_records(
     report: ReplayReport,
     label_field: str | None = None,
     group_field: str | None = None,
+    scoring: "Scoring | None" = None,
 ) -> Iterator[tuple[dict[str, Any], Decision]]:
     """Decide each record; yields ``(event mapping, decision)`` for valid new orders.
 
-    Escalations (new revisions of earlier orders) follow the decision that
-    caused them as ``(None, decision)``; the report then counts the new action.
+    With ``scoring`` (the anomaly model) orders are counted one by one and
+    concluded in batches of ``scoring.batch``, scored together; the decisions
+    and their order are those of deciding one order at a time.
+
+    Escalations (new revisions of earlier orders, when the rules keep a
+    graph) follow as ``(None, decision)`` once the decision, or the batch,
+    that caused them is out; the report then counts the new action.
     """
+    if scoring is None:
+        groups: Iterator[list[tuple[dict[str, Any], Decision]]] = _decide_each(engine, records, report)
+    else:
+        # The graph's cluster facts are read live when an order is concluded,
+        # so with a graph each order is concluded before the next is counted
+        # (a one-row score of the compiled forest costs tens of microseconds).
+        batch = 1 if engine.graph is not None else scoring.batch
+        groups = _decide_batched(scoring, count_records(engine, records, report, scoring), batch)
     actions = report.actions
     tally = report.tally
     graph = engine.graph
     revisable = _Revisable(graph.within) if graph is not None else None
-    for source, raw in records:
-        try:
-            data = raw if isinstance(raw, dict) else decode(raw)
-            event = parse_order(data)
-            if engine.seen(event.order_id):
-                report.duplicates += 1
-                continue
-            decision = engine.decide(event)
-        except EventError as exc:
-            report.invalid += 1
-            if len(report.invalid_examples) < MAX_EXAMPLES:
-                report.invalid_examples.append({"at": source, "field": exc.field or "", "error": exc.problem})
+    for group in groups:
+        for data, decision in group:
+            report.orders += 1
+            label = decision.action.label
+            actions[label] += 1
+            position = None
+            if tally is not None:
+                parsed = parse_label(data.get(label_field))
+                if parsed is not None:
+                    position = len(tally.labels)
+                tally.add(parsed, decision.action, decision.score)
+            counts = None
+            if group_field is not None:
+                kind = data.get(group_field)
+                if kind is not None:
+                    counts = report.groups.get(kind)
+                    if counts is None:
+                        counts = report.groups[kind] = Counter()
+                    counts[label] += 1
+            if revisable is not None:
+                revisable.add(engine.watermark, decision.order_id, [label, position, counts])
+            yield data, decision
+        if revisable is None:
             continue
-        report.orders += 1
-        label = decision.action.label
-        actions[label] += 1
-        position = None
-        if tally is not None:
-            parsed = parse_label(data.get(label_field))
-            if parsed is not None:
-                position = len(tally.labels)
-            tally.add(parsed, decision.action, decision.score)
-        counts = None
-        if group_field is not None:
-            group = data.get(group_field)
-            if group is not None:
-                counts = report.groups.get(group)
-                if counts is None:
-                    counts = report.groups[group] = Counter()
-                counts[label] += 1
-        yield data, decision
-        if revisable is not None:
-            if graph.last_kept:  # type: ignore[union-attr]  # only orders the graph may escalate later
-                revisable.add(event.ts, decision.order_id, [label, position, counts])
-            for later in engine.take_escalations():
-                entry = revisable.get(later.order_id)
-                if entry is not None:
-                    new = later.action.label
-                    actions[entry[0]] -= 1
-                    actions[new] += 1
-                    if entry[2] is not None:
-                        entry[2][entry[0]] -= 1
-                        entry[2][new] += 1
-                    if tally is not None and entry[1] is not None:
-                        tally.revise(entry[1], later.action, later.score)
-                    entry[0] = new
-                report.escalations += 1
-                yield None, later
+        for later in engine.take_escalations():
+            entry = revisable.get(later.order_id)
+            if entry is not None:
+                new = later.action.label
+                actions[entry[0]] -= 1
+                actions[new] += 1
+                if entry[2] is not None:
+                    entry[2][entry[0]] -= 1
+                    entry[2][new] += 1
+                if tally is not None and entry[1] is not None:
+                    tally.revise(entry[1], later.action, later.score)
+                entry[0] = new
+            report.escalations += 1
+            yield None, later  # type: ignore[misc]
 
 
 class _Revisable:
@@ -160,6 +169,66 @@ class _Revisable:
 
     def get(self, order_id: str) -> list | None:
         return self.entries.get(order_id)
+
+
+def _invalid(report: ReplayReport, source: str, exc: EventError) -> None:
+    report.invalid += 1
+    if len(report.invalid_examples) < MAX_EXAMPLES:
+        report.invalid_examples.append({"at": source, "field": exc.field or "", "error": exc.problem})
+
+
+def _decide_each(
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport
+) -> Iterator[list[tuple[dict[str, Any], Decision]]]:
+    for source, raw in records:
+        try:
+            data = raw if isinstance(raw, dict) else decode(raw)
+            event = parse_order(data)
+            if engine.seen(event.order_id):
+                report.duplicates += 1
+                continue
+            decision = engine.decide(event)
+        except EventError as exc:
+            _invalid(report, source, exc)
+            continue
+        yield [(data, decision)]
+
+
+def count_records(
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, scoring: "Scoring"
+) -> Iterator[tuple[dict[str, Any], Any, list, list[float]]]:
+    """Count each valid new order in input order; yields ``(event mapping, view, touched, feature row)``.
+
+    The one path from history to model features: training reads its rows
+    here, and scoring replays conclude what it yields.
+    """
+    features = scoring.features
+    for source, raw in records:
+        try:
+            data = raw if isinstance(raw, dict) else decode(raw)
+            event = parse_order(data)
+            if engine.seen(event.order_id):
+                report.duplicates += 1
+                continue
+            view, touched = engine.count(event)
+            row = features(view, touched)
+        except EventError as exc:
+            _invalid(report, source, exc)
+            continue
+        yield data, view, touched, row
+
+
+def _decide_batched(
+    scoring: "Scoring", counted: Iterator[tuple], batch: int
+) -> Iterator[list[tuple[dict[str, Any], Decision]]]:
+    pending: list[tuple] = []
+    for item in counted:
+        pending.append(item)
+        if len(pending) >= batch:
+            yield list(zip((p[0] for p in pending), scoring.conclude([p[1:] for p in pending])))
+            pending = []
+    if pending:
+        yield list(zip((p[0] for p in pending), scoring.conclude([p[1:] for p in pending])))
 
 
 @contextmanager
@@ -188,14 +257,19 @@ def replay(
     write: Callable[[bytes], Any] | None = None,
     label_field: str | None = None,
     group_field: str | None = None,
+    scoring: "Scoring | None" = None,
 ) -> ReplayReport:
-    """Run ``records`` through ``engine``; ``write`` receives each decision as a JSONL line."""
+    """Run ``records`` through ``engine``; ``write`` receives each decision as a JSONL line.
+
+    ``scoring`` adds the anomaly model (scored in micro-batches)."""
     report = ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=engine.version)
+    if scoring is not None and scoring.source is not None:
+        report.model_version = scoring.source.current().version
     started = time.perf_counter()
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
     with fewer_collections():
-        for _, decision in decide_records(engine, records, report, label_field, group_field):
+        for _, decision in decide_records(engine, records, report, label_field, group_field, scoring):
             if write is not None:
                 write(dumps(decision.to_dict(), option=newline))
     report.seconds = time.perf_counter() - started

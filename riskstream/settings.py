@@ -8,6 +8,8 @@ pseudonym_key             RISKSTREAM_PSEUDONYM_KEY        a development key (set
 phone_region              RISKSTREAM_PHONE_REGION         CN
 late_grace_seconds        RISKSTREAM_LATE_GRACE_SECONDS   300
 dedup_horizon_seconds     RISKSTREAM_DEDUP_HORIZON_SECONDS 86400
+model                     RISKSTREAM_MODEL                none: rules alone (models/NAME.skops)
+model_reload_seconds      RISKSTREAM_MODEL_RELOAD_SECONDS 5 (workers check the model's metadata)
 ========================  ==============================  =====================================
 """
 
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     phone_region: str = Field("CN", description="region assumed for phone numbers without a country code")
     late_grace_seconds: float = Field(300.0, ge=0, description="how late an order may arrive and still see exact windows")
     dedup_horizon_seconds: float = Field(86400.0, gt=0, description="how long an order id is remembered")
+    model: Path | None = Field(None, description="anomaly model artefact (models/NAME.skops); none: rules alone")
+    model_reload_seconds: float = Field(5.0, gt=0, description="how often workers look for a new model version")
 
     @cached_property
     def rules_path(self) -> Path:

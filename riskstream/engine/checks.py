@@ -45,6 +45,8 @@ class Selector:
                 order_checks.append(("since_sale_start", attrgetter("since_sale_start"), _holds(c.since_sale_start)))
             if c.items is not None:
                 order_checks.append(("items", lambda v: len(v.event.items), _holds(c.items)))
+            if c.model_score is not None:  # None (no model loaded) makes the condition false
+                order_checks.append(("model_score", attrgetter("model_score"), _holds(c.model_score)))
         self.order_checks = order_checks
         self.quantity = c.quantity if c else None
         self.amount = c.amount if c else None
@@ -127,6 +129,7 @@ class Tracker:
         self.selector = Selector(velocity.where)
         self.window = VelocityWindow(window_seconds, distinct=self.of is not None, grace=grace)
         self.label = "+".join(self.key)
+        self.identity = tracker_identity(velocity, window_seconds)
 
     def touches(self, view: OrderView) -> list[tuple[Hashable, int, float, Hashable]]:
         """What this order adds to the window: ``(key, quantity, amount, distinct value)`` per key.

@@ -27,9 +27,9 @@ from typing import Callable
 
 from ..decisions import Decision, Outcome, Reason
 from ..events import OrderEvent
-from ..rules.model import Thresholds
+from ..rules.model import Thresholds, Velocity
 from ..rules.ruleset import RuleSet
-from .checks import Check, ListCheck, Tracker, compile_checks
+from .checks import Check, ListCheck, Tracker, compile_checks, tracker_identity
 from .clusters import GraphStep
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate
@@ -106,6 +106,8 @@ class DecisionEngine:
         self.trackers, self.checks = compile_checks(ruleset, self.keys, self.sales, grace)
         self.policy = Policy(ruleset.thresholds)
         self.has_shadow = any(c.shadow for c in self.checks)
+        self.uses_model = ruleset.uses_model
+        self.grace = grace
         longest = max((t.window.length for t in self.trackers), default=0.0)
         self.dedup_horizon = max(dedup_horizon, longest + grace)
         self.sweep_every = 60.0  # event-time seconds; a sweep only visits expired buckets
@@ -132,20 +134,43 @@ class DecisionEngine:
         self._remember(event.order_id, event.ts)
         self.observe(event.ts)
         view = self.view(event)
-        graph = self.graph
-        if graph is None:
-            return self.conclude(view, [t.touch(view) for t in self.trackers])
-        graph.observe(view)
-        decision = self.conclude(view, [t.touch(view) for t in self.trackers])
-        escalated = graph.escalate(view, decision, self._checks_by_id, self.policy, decision.decided_at)
-        if escalated:
-            self._escalations.extend(escalated)
-        return decision
+        if self.graph is not None:
+            self.graph.observe(view)
+        return self.conclude(view, [t.touch(view) for t in self.trackers])
 
     def take_escalations(self) -> list[Decision]:
         """New revisions of earlier orders escalated since the last call (a cluster crossed a threshold)."""
         out, self._escalations = self._escalations, []
         return out
+
+    def count(self, event: OrderEvent) -> tuple[OrderView, list[list[Aggregate]]]:
+        """The first half of :meth:`decide`: count the order (windows, graph); its view and each tracker's aggregates.
+
+        Orders must be counted in input order; :meth:`conclude` may come later
+        (after a batch of orders is scored by the model) and gives the same
+        decision as :meth:`decide`.
+        """
+        self._remember(event.order_id, event.ts)
+        self.observe(event.ts)
+        view = self.view(event)
+        if self.graph is not None:
+            self.graph.observe(view)
+        return view, [t.touch(view) for t in self.trackers]
+
+    def tracker_for(self, velocity: Velocity) -> int:
+        """The index of the tracker counting ``velocity``, added if no rule keeps one like it.
+
+        Model features declare the windows they read this way, so they share
+        the rules' windows.  Add trackers before the first order is counted.
+        """
+        seconds = self.sales.longest + 1.0 if velocity.window == "sale" else float(velocity.window)
+        identity = tracker_identity(velocity, seconds)
+        for index, tracker in enumerate(self.trackers):
+            if tracker.identity == identity:
+                return index
+        self.trackers.append(Tracker(velocity, seconds, self.grace))
+        self.dedup_horizon = max(self.dedup_horizon, seconds + self.grace)
+        return len(self.trackers) - 1
 
     def observe(self, ts: float) -> None:
         """Advance event time to ``ts``; evicts expired state every minute of event time."""
@@ -158,11 +183,12 @@ class DecisionEngine:
         """The order as the rules see it (its sale, flash items, entity keys)."""
         return OrderView(event, self.sales, self.keys)
 
-    def conclude(self, view: OrderView, touched: list[list[Aggregate]]) -> Decision:
+    def conclude(self, view: OrderView, touched: list[list[Aggregate]], model_version: str | None = None) -> Decision:
         """Evaluate every rule given each tracker's aggregates for this order, and decide.
 
         ``touched[i]`` holds the aggregates tracker ``i`` returned for the order
-        (empty when the order did not qualify).
+        (empty when the order did not qualify).  ``view.model_score`` and
+        ``model_version`` come from the anomaly model when one is loaded.
         """
         event = view.event
         active: list[Reason] = []
@@ -182,6 +208,9 @@ class DecisionEngine:
             event_time=event.event_time,
             decided_at=_iso(self.clock()),
         )
+        if model_version is not None:
+            decision.model_version = model_version
+            decision.model_score = view.model_score
         if shadow:
             decision.shadow = shadow
             decision.shadow_action = self.policy.action(active + shadow)[0]
@@ -189,6 +218,10 @@ class DecisionEngine:
         if cluster is not None and cluster.id is not None:
             decision.cluster_id = cluster.id
             decision.cluster = cluster.record()
+        if self.graph is not None:
+            escalated = self.graph.escalate(view, decision, self._checks_by_id, self.policy, decision.decided_at)
+            if escalated:
+                self._escalations.extend(escalated)
         return decision
 
     def sweep(self) -> None:

@@ -120,13 +120,15 @@ class SaleIndex:
 class OrderView:
     """One order as the rules see it; derived values are computed once, on demand."""
 
-    __slots__ = ("event", "sale", "flash_items", "since_sale_start", "quantity", "account_age", "cluster", "_keys", "_entity")
+    __slots__ = ("event", "sale", "flash_items", "since_sale_start", "quantity", "account_age", "cluster", "model_score",
+                 "_keys", "_entity")
 
     def __init__(self, event: OrderEvent, sales: SaleIndex, keys: EntityKeys):
         self.event = event
         items = event.items
         self.quantity = items[0].quantity if len(items) == 1 else sum(i.quantity for i in items)  # units
         self.account_age = event.account_age
+        self.model_score: float | None = None  # set by the anomaly model, when one is loaded, before rules run
         sale = sales.resolve(event) if sales.sales else None
         self.sale = sale
         if sale is None:

@@ -145,6 +145,11 @@ class Conditions(_Strict):
     sale: str | None = Field(None, description="a sale id, or 'any' for any flash sale")
     flash: bool | None = Field(None, description="the order buys (or does not buy) a flash-sale SKU in its sale")
     skus: list[str] | None = Field(None, min_length=1, description="the order buys one of these SKUs")
+    model_score: Compare | None = Field(
+        None,
+        description="the anomaly model's score, 0-1 (higher is more anomalous); false when no model is loaded;"
+        " only in a rule's match",
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Conditions":

@@ -43,6 +43,11 @@ class RuleSet:
 
         return replace(self, graph=None, rules=tuple(r for r in self.rules if r.cluster is None))
 
+    @property
+    def uses_model(self) -> bool:
+        """True when a rule's ``match`` reads ``model_score``."""
+        return any(r.match is not None and r.match.model_score is not None for r in self.rules)
+
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
@@ -117,6 +122,9 @@ class RuleSet:
                     if conditions.sale not in (None, "any") and conditions.sale not in sales:
                         file, line = place(name, lines, loc + where + ("sale",))
                         problems.append(Problem(file, line or lines.get(loc), f"rules[{n}].{'.'.join(where)}.sale", f"no sale with id {conditions.sale!r} (known: {', '.join(sales) or 'none'})"))
+                if rule.velocity is not None and rule.velocity.where is not None and rule.velocity.where.model_score is not None:
+                    file, line = place(name, lines, loc + ("velocity", "where", "model_score"))
+                    problems.append(Problem(file, line or lines.get(loc), f"rules[{n}].velocity.where.model_score", "model_score is known only after the order is counted: use it in the rule's match"))
                 if rule.list is not None and rule.list not in lists:
                     file, line = place(name, lines, loc + ("list",))
                     problems.append(Problem(file, line, f"rules[{n}].list", f"no list with id {rule.list!r} (known: {', '.join(lists) or 'none'})"))

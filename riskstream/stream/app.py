@@ -6,22 +6,29 @@
 
 Agents run with concurrency 1 and read batches (``take_events``); every
 output is routed to an explicit partition chosen by :func:`.stages.partition_of`.
+With a model, the decide agent scores the orders each batch completes in one
+call: the micro-batch wait is the agent's own (``WITHIN``, 20 ms), and a new
+model version is picked up between batches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
 import faust
 import orjson
 
-from ..cli import load_engine
+from ..cli import load_engine, load_scoring
+from ..model.features import FeatureExtractor
 from ..topics import Topics, create_missing
 from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
 from .stages import Decide, Entities, Screen
+
+log = logging.getLogger("riskstream.worker")
 
 BATCH = 1000
 WITHIN = 0.02  # seconds a batch may wait to fill
@@ -49,6 +56,7 @@ def create_app(
     web_port: int = 6066,
     rules: str | None = None,
     app_id: str = "riskstream",
+    model: str | None = None,
 ) -> faust.App:
     """The worker's app; ``app_id`` names its consumer group and internal topics."""
     app = faust.App(
@@ -83,9 +91,20 @@ def create_app(
     dlq = app.topic(topics.dlq, **raw)
 
     n = topics.partitions
-    screen = Screen(load_engine(rules), n, n)
-    entities = Entities(load_engine(rules), n)
-    decide = Decide(load_engine(rules))
+    # The entity graph does not run in the stream topology yet: workers decide
+    # with the rule set minus its graph section and cluster rules (and say so).
+    engines = [load_engine(rules, graph=False) for _ in range(3)]
+    dropped = [r.id for r in load_engine(rules).ruleset.rules if r.cluster is not None]
+    if dropped:
+        log.warning("cluster rules are not evaluated by stream workers (the graph runs in replay only): %s",
+                    ", ".join(dropped))
+    scoring = load_scoring(engines[2], model, reload=True)  # None: rules alone
+    features = FeatureExtractor(engines[0]) if scoring is not None else None
+    if scoring is not None:
+        FeatureExtractor(engines[1])  # every stage's engine keeps the feature windows
+    screen = Screen(engines[0], n, n, features=features)
+    entities = Entities(engines[1], n)
+    decide = Decide(engines[2], scoring=scoring)
 
     def restore_signals(values: list[bytes]) -> None:
         plans: list = []
@@ -104,15 +123,29 @@ def create_app(
 
     # Agents wait while state is rebuilt, so no live message is processed
     # against half-restored state (an order concluded silently, a window short).
+    # The rebuild runs beside the rebalance, not inside it: a rebuild longer
+    # than the session timeout inside the callback kept the worker from
+    # rejoining the next rebalance, so it lost its partitions and rebuilt again.
     ready = asyncio.Event()
+    rebuilding: list[asyncio.Task] = []
+
+    async def rebuild(assigned: set) -> None:
+        try:
+            await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
+        except asyncio.CancelledError:
+            raise  # a newer assignment restarts the rebuild (restores are idempotent)
+        except Exception as exc:  # never decide on half-built state
+            log.exception("state rebuild failed")
+            await app.crash(exc)
+            return
+        ready.set()
 
     @app.on_partitions_assigned.connect
     async def rebuild_state(sender, assigned, **kwargs) -> None:
         ready.clear()
-        try:
-            await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
-        finally:
-            ready.set()
+        for task in rebuilding:
+            task.cancel()
+        rebuilding[:] = [asyncio.ensure_future(rebuild(set(assigned)))]
     origins = Origins()  # order id -> when its plan was sent, until its first decision
 
     @app.agent(orders, concurrency=1)

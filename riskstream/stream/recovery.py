@@ -26,7 +26,8 @@ from kafka import KafkaAdminClient
 
 log = logging.getLogger("riskstream.recovery")
 
-Restorer = Callable[[list[bytes]], None]
+Restorer = Callable[[list[bytes]], None]  # called with consecutive chunks of a partition, in order
+CHUNK = 25  # messages fed to a restorer at a time (a touches message holds thousands of touches)
 
 
 async def restore_assigned(
@@ -55,14 +56,18 @@ async def restore_assigned(
         for tp, committed in todo:
             consumer.assign([tp])
             await consumer.seek_to_beginning(tp)
-            values: list[bytes] = []
+            restored = 0
             while await consumer.position(tp) < committed:
-                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-                for record in batch.get(tp, ()):
-                    if record.offset < committed:
-                        values.append(record.value)
-            restorers[tp.topic](values)
-            counts[f"{tp.topic}:{tp.partition}"] = len(values)
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=CHUNK)
+                values = [record.value for record in batch.get(tp, ()) if record.offset < committed]
+                if values:
+                    # In order, a chunk at a time, letting the event loop run in
+                    # between: a long rebuild must not starve heartbeats and
+                    # timers (a worker that misses them leaves its group).
+                    restorers[tp.topic](values)
+                    restored += len(values)
+                    await asyncio.sleep(0)
+            counts[f"{tp.topic}:{tp.partition}"] = restored
     finally:
         await consumer.stop()
     if counts:

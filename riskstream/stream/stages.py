@@ -15,7 +15,11 @@ order that touches it, whatever its account partition.  So the engine's one
     a *signal*, to the order's ``risk-signals`` partition.
 ``decide`` (per ``risk-signals`` partition)
     collects an order's plan and signals and, once complete, concludes it with
-    the engine's policy: the same rules, the same record as offline.
+    the engine's policy: the same rules, the same record as offline.  With the
+    anomaly model, the orders completed by one call are scored together (a
+    micro-batch bounded by the agent's batch wait) before their rules run; the
+    screen adds each order's account timing (the stateful feature, kept per
+    account partition) to its plan.
 
 Messages carry many touches, plans or signals at once, grouped by destination
 partition, so per-message costs are paid per batch, not per order.  Partitions
@@ -41,6 +45,8 @@ import orjson
 from ..decisions import Decision
 from ..engine import Aggregate, DecisionEngine
 from ..events import EventError, decode, parse_order
+from ..model.features import NO_RHYTHM, FeatureExtractor
+from ..model.scorer import Scoring
 
 Touch = list  # [order_id, tracker, touch_no, key, t, qty, amount, value]
 Signal = list  # [order_id, touch_no, count, quantity, amount, distinct]
@@ -91,10 +97,12 @@ class ScreenOutput:
 class Screen:
     """Validate orders, drop repeated order ids, route touches and plans."""
 
-    def __init__(self, engine: DecisionEngine, touch_partitions: int, signal_partitions: int):
+    def __init__(self, engine: DecisionEngine, touch_partitions: int, signal_partitions: int,
+                 features: FeatureExtractor | None = None):
         self.engine = engine
         self.touch_partitions = touch_partitions
         self.signal_partitions = signal_partitions
+        self.features = features  # with the model: the engine's feature windows and account timing
         self.seen: dict[str, float] = {}  # order id -> event time, for the dedup horizon
         self._sweep_at = 0
 
@@ -115,7 +123,8 @@ class Screen:
                 event = parse_order(decode(raw or b""))
             except EventError:
                 continue
-            self._first_time(event.order_id, event.ts)
+            if self._first_time(event.order_id, event.ts) and self.features is not None:
+                self.features.rhythm.observe(event.account_id, event.ts)
 
     def run(self, messages: Iterable[tuple[bytes | None, int, int]]) -> ScreenOutput:
         """``messages`` are ``(value, partition, offset)`` from the orders topic."""
@@ -138,9 +147,10 @@ class Screen:
                 out.touches[partition_of(text, self.touch_partitions)].append(
                     [event.order_id, tracker, n, key, event.ts, qty, amount, value]
                 )
-            out.plans[partition_of(event.order_id, self.signal_partitions)].append(
-                {"order": data, "trackers": [tracker for tracker, _ in touches]}
-            )
+            plan = {"order": data, "trackers": [tracker for tracker, _ in touches]}
+            if self.features is not None:
+                plan["rhythm"] = self.features.observe(view)
+            out.plans[partition_of(event.order_id, self.signal_partitions)].append(plan)
         return out
 
 
@@ -270,9 +280,10 @@ class Decide:
     revision.  Aggregates only grow, so revisions only escalate.
     """
 
-    def __init__(self, engine: DecisionEngine, keep: int = 200_000):
+    def __init__(self, engine: DecisionEngine, keep: int = 200_000, scoring: Scoring | None = None):
         self.engine = engine
         self.keep = keep
+        self.scoring = scoring  # the anomaly model, scored per call over the orders it completes
         self.pending: dict[str, _Pending] = {}
         self.done: OrderedDict[str, _Pending] = OrderedDict()
 
@@ -298,38 +309,52 @@ class Decide:
             pending = self.pending.setdefault(order_id, _Pending())
             pending.signals[signal[1]] = _grown(pending.signals.get(signal[1]), signal[2:])
             touched_orders.append(order_id)
-        decided = []
+        complete: list[_Pending] = []
         for order_id in dict.fromkeys(touched_orders):
             pending = self.pending.get(order_id)
             if pending is None or pending.plan is None or len(pending.signals) < len(pending.plan["trackers"]):
                 continue
             del self.pending[order_id]
-            pending.decision = self._conclude(pending)
-            decided.append(pending.decision)
-            self.done[order_id] = pending
+            complete.append(pending)
+        again = [self.done[order_id] for order_id in dict.fromkeys(revised)]
+        concluded = self._conclude(complete + again)
+        decided = []
+        for pending, decision in zip(complete, concluded):
+            pending.decision = decision
+            decided.append(decision)
+            self.done[decision.order_id] = pending
             if len(self.done) > self.keep:
                 self.done.popitem(last=False)
-        for order_id in dict.fromkeys(revised):
-            done = self.done[order_id]
+        for done, after in zip(again, concluded[len(complete):]):
             before = done.decision
             assert before is not None
-            after = self._conclude(done)
             if after.action != before.action or {r.rule for r in after.reasons} != {r.rule for r in before.reasons}:
                 after.revision = before.revision + 1
                 done.decision = after
                 decided.append(after)
         return decided
 
-    def _conclude(self, pending: _Pending) -> Decision:
+    def _conclude(self, pendings: list[_Pending]) -> list[Decision]:
+        """Decide complete orders; with the model, their scores come from one batch."""
         engine = self.engine
-        assert pending.plan is not None
-        view = engine.view(parse_order(pending.plan["order"]))
-        touched: list[list[Aggregate]] = [[] for _ in engine.trackers]
-        # Touch numbers follow tracker order, so rebuilding by touch number
-        # gives each tracker its aggregates in the order the engine made them.
-        for n, tracker in enumerate(pending.plan["trackers"]):
-            touched[tracker].append(Aggregate(*pending.signals[n]))
-        return engine.conclude(view, touched)
+        counted = []
+        for pending in pendings:
+            assert pending.plan is not None
+            view = engine.view(parse_order(pending.plan["order"]))
+            touched: list[list[Aggregate]] = [[] for _ in engine.trackers]
+            # Touch numbers follow tracker order, so rebuilding by touch number
+            # gives each tracker its aggregates in the order the engine made them.
+            for n, tracker in enumerate(pending.plan["trackers"]):
+                touched[tracker].append(Aggregate(*pending.signals[n]))
+            counted.append((view, touched))
+        scoring = self.scoring
+        if scoring is None:
+            return [engine.conclude(view, touched) for view, touched in counted]
+        row = scoring.extractor.row
+        return scoring.conclude([
+            (view, touched, row(view, touched, tuple(pending.plan.get("rhythm", NO_RHYTHM))))  # type: ignore[union-attr]
+            for (view, touched), pending in zip(counted, pendings)
+        ])
 
 
 def _grown(before: list | None, after: list) -> list:

@@ -15,10 +15,11 @@ from ..topics import Topics, default_bootstrap, ensure_topics
 @click.option("--data-dir", type=click.Path(file_okay=False), default="var/worker", show_default=True, help="local state")
 @click.option("--rules", type=click.Path(exists=True), help="rule file or directory [default: ./rules or bundled]")
 @click.option("--app-id", default="riskstream", show_default=True, help="consumer group and internal topic prefix")
+@click.option("--model", type=click.Path(), help="anomaly model, reloaded when it changes [default: $RISKSTREAM_MODEL, else rules alone]")
 @click.option("--log-level", default="warning", show_default=True)
 @click.option("--log-json/--no-log-json", default=False, show_default=True, help="log JSON lines (for collectors)")
-def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | None, app_id: str, log_level: str,
-           log_json: bool) -> None:
+def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | None, app_id: str, model: str | None,
+           log_level: str, log_json: bool) -> None:
     """Run a stream worker: decide orders from Kafka and publish decisions."""
     from faust.worker import Worker
 
@@ -32,7 +33,8 @@ def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | Non
     ensure_internal_topics(bootstrap, app_id, topics.partitions)
     path = Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
-    app = create_app(bootstrap, topics=topics, data_dir=path, web_port=web_port, rules=rules, app_id=app_id)
+    app = create_app(bootstrap, topics=topics, data_dir=path, web_port=web_port, rules=rules, app_id=app_id,
+                     model=model)
     runner = Worker(app, loglevel=log_level, override_logging=False, quiet=log_json)
     runner.spinner = None
     runner.execute_from_commandline()

@@ -4,10 +4,13 @@ when the work is spread over partitions and workers."""
 from collections import defaultdict
 from datetime import datetime
 
+import numpy as np
 import orjson
 import pytest
 
 from riskstream.engine import DecisionEngine
+from riskstream.model import FeatureExtractor, FixedModel, Scoring
+from riskstream.model import load_model
 from riskstream.rules import load_ruleset
 from riskstream.simulate import simulate
 from riskstream.stream.stages import Decide, Entities, Screen, partition_of
@@ -19,21 +22,28 @@ PARTITIONS = 4
 class Worker:
     """One worker's three stages, each with its own engine (nothing shared between workers)."""
 
-    def __init__(self, ruleset, owned):
+    def __init__(self, ruleset, owned, model=None):
         self.owned = owned
         engine = lambda: DecisionEngine(ruleset, clock=FakeClock())  # noqa: E731
-        self.screen = Screen(engine(), PARTITIONS, PARTITIONS)
-        self.entities = Entities(engine(), PARTITIONS)
-        self.decide = Decide(engine())
+        if model is None:
+            self.screen = Screen(engine(), PARTITIONS, PARTITIONS)
+            self.entities = Entities(engine(), PARTITIONS)
+            self.decide = Decide(engine())
+            return
+        screen, entities, decide = engine(), engine(), engine()
+        self.screen = Screen(screen, PARTITIONS, PARTITIONS, features=FeatureExtractor(screen))
+        FeatureExtractor(entities)  # the same windows on every stage's engine
+        self.entities = Entities(entities, PARTITIONS)
+        self.decide = Decide(decide, scoring=Scoring(decide, FixedModel(model)))
 
 
-def run_topology(ruleset, lines, workers=2, step=0.05, batch=None):
+def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None):
     """Push lines through orders -> touches -> signals with ``workers`` workers
     sharing the partitions.  Like live traffic, partitions progress together:
     each round takes every partition's orders of the next ``step`` seconds;
     with ``batch``, each round takes ``batch`` orders per partition instead,
     like a consumer catching up on history, far out of event-time order."""
-    crew = [Worker(ruleset, {p for p in range(PARTITIONS) if p % workers == w}) for w in range(workers)]
+    crew = [Worker(ruleset, {p for p in range(PARTITIONS) if p % workers == w}, model) for w in range(workers)]
     owner = {p: next(w for w in crew if p in w.owned) for p in range(PARTITIONS)}
     orders = defaultdict(list)
     for offset, line in enumerate(lines):
@@ -109,6 +119,32 @@ def test_two_workers_decide_as_one(day):
     one, _ = run_topology(ruleset, lines, workers=1)
     two, _ = run_topology(ruleset, lines, workers=2)
     assert {o: d.action for o, d in one.items()} == {o: d.action for o, d in two.items()}
+
+
+def test_the_model_scores_the_same_online_as_offline(day, tmp_path):
+    from riskstream.events import parse_order
+    from riskstream.model.train import History, train
+    from riskstream.replay import ReplayReport, decide_records
+
+    ruleset, lines, _ = day
+    engine = DecisionEngine(ruleset, clock=FakeClock())
+    offline_scoring = Scoring(engine, None)
+    rows = []
+    for line in lines:
+        view, touched = engine.count(parse_order(line))
+        rows.append(offline_scoring.features(view, touched))
+    history = History(np.asarray(rows), None, None, None, ReplayReport())
+    train(history, str(tmp_path / "m.skops"), trees=10, max_samples=64)
+    model = load_model(tmp_path / "m.skops")
+    engine = DecisionEngine(ruleset, clock=FakeClock())
+    scoring = Scoring(engine, FixedModel(model), batch=500)
+    offline = {d.order_id: d for _, d in decide_records(engine, ((str(n), x) for n, x in enumerate(lines)), ReplayReport(),
+                                                         scoring=scoring)}
+    online, dead = run_topology(ruleset, lines, workers=2, model=model)
+    assert not dead and set(online) == set(offline)
+    assert all(d.model_version == model.version for d in online.values())
+    same = sum(online[o].model_score == offline[o].model_score for o in offline)
+    assert same >= len(offline) * 0.999, same  # late touches may grow a few windows online, as for the rules
 
 
 def test_bad_events_become_dead_letters_with_their_bytes():
