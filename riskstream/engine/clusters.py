@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..address_match import AddressMatcher, address_signature
 from ..decisions import Decision, Reason
 from ..events import EventError
 from ..graph import ClusterIndex
@@ -184,8 +185,12 @@ class _Recent:
 class GraphStep:
     """The engine's entity graph: one :class:`~riskstream.graph.ClusterIndex`, fed every order's links."""
 
-    def __init__(self, settings: GraphSettings):
+    def __init__(self, settings: GraphSettings, secret: bytes = b""):
         self.settings = settings
+        self.secret = secret
+        fuzzy = settings.fuzzy_addresses
+        self.matcher = (AddressMatcher(similarity=fuzzy.similarity, guard=fuzzy.guard, retention=settings.retention)
+                        if fuzzy is not None else None)
         self.kinds = tuple(settings.links)
         self._prefixes = tuple((kind, kind + ":") for kind in self.kinds)
         self.last_kept = False  # whether the last order decided was kept for escalation
@@ -229,13 +234,16 @@ class GraphStep:
         return out
 
     def address_key(self, view: OrderView) -> str | None:
-        """The address node's key: the exact canonical address pseudonym.
-
-        The one place where fuzzy address matching plugs in: map this key (or
-        the raw address) to the representative key of its group of near-equal
-        addresses, and disguised drop addresses link too.
-        """
-        return view.entity("address")
+        """The address node's key: the exact canonical address pseudonym or, with
+        ``fuzzy_addresses``, the key of its group of near-equal addresses, so
+        disguised drop addresses link too."""
+        exact = view.entity("address")
+        if exact is None or self.matcher is None:
+            return exact
+        signature = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
+        if signature is None:
+            return exact
+        return self.matcher.match(signature, view.event.ts)
 
     def observe(self, view: OrderView) -> None:
         """Link the order's account, tally its flash units and put its cluster on the view."""

@@ -205,6 +205,19 @@ class PurchaseLimit(_Strict):
 LinkKind = Literal["ip", "ip_prefix", "device", "phone", "payment", "address"]
 
 
+class FuzzyAddresses(_Strict):
+    """Link addresses that are near-equal, not only equal (``graph.fuzzy_addresses``).
+
+    Matching runs on keyed signatures (see :mod:`riskstream.address_match`):
+    junk suffixes, reordered parts and small typos link; other street
+    numbers, buildings or districts never do, and with ``guard: unit`` other
+    rooms or flats of one building do not either.
+    """
+
+    similarity: float = Field(0.7, ge=0.0, le=1.0, description="least estimated share (0-1) of the name parts in common")
+    guard: Literal["unit", "none"] = Field("unit", description="unit: rooms and flats must be equal to link; none: one group per building")
+
+
 class GraphSettings(_Strict):
     """How accounts are linked into clusters (the ``graph`` section).
 
@@ -222,6 +235,8 @@ class GraphSettings(_Strict):
     retention: Duration = Field(7 * 86400.0, description="a link unused for this long ages out")
     new_account_age: Duration = Field(7 * 86400.0, description="accounts younger than this count as new in new_share")
     escalate_within: Duration = Field(3600.0, description="earlier orders of a cluster's members this recent are escalated when a cluster rule hits")
+    fuzzy_addresses: FuzzyAddresses | None = Field(
+        None, description="link near-equal addresses (disguised drop addresses); off: exact canonical addresses only")
 
     @field_validator("links")
     @classmethod
