@@ -36,6 +36,7 @@ kafka-python and win over those.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Self
@@ -44,6 +45,8 @@ import orjson
 
 from .events import EventError, parse_order
 from .topics import Topics, default_bootstrap, kafka_client_options
+
+log = logging.getLogger("riskstream.pipeline")
 
 #: Producer settings: wait for all in-sync replicas, batch for 5 ms, no compression.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -101,7 +104,13 @@ class OrderPublisher:
         """Flush and close; safe to call twice."""
         if not self._closed:
             self._closed = True
-            self._producer.close(timeout=timeout)
+            self._producer.flush(timeout=timeout)  # raises if an order was not delivered
+            try:
+                self._producer.close(timeout=timeout)
+            except OSError as exc:
+                # kafka-python can race on its wake-up socket while its I/O
+                # thread shuts down; every order was delivered by the flush.
+                log.warning("producer close: %s (all orders were delivered)", exc)
 
     def __enter__(self) -> Self:
         return self
