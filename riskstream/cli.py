@@ -380,7 +380,7 @@ def bench_address(input_path: str, similarity: float, guard: str) -> None:
 
 
 @bench.command("kill")
-@click.option("--bootstrap", default="127.0.0.1:19092", show_default=True, help="a running broker (riskstream kafka up)")
+@click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, help="a running broker (riskstream kafka up)")
 @click.option("--orders", type=int, default=100_000, show_default=True)
 @click.option("--kills", type=int, default=5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -394,7 +394,7 @@ def bench_kill(bootstrap: str, orders: int, kills: int, seed: int) -> None:
 
 @bench.command("stream")
 @click.option("--bootstrap", help="a running broker; default: the local broker on --port, started if needed")
-@click.option("--port", type=int, default=19092, show_default=True, help="local broker port")
+@click.option("--port", type=int, help="local broker port [default: the running local broker's, else 9092]")
 @click.option("--orders", type=int, default=50_000, show_default=True, help="orders in the throughput run")
 @click.option("--rate", "rates", type=float, multiple=True, default=(5000.0,), show_default=True,
               help="publish rate of a latency run (repeatable)")

@@ -177,9 +177,11 @@ def _invalid(report: ReplayReport, source: str, exc: EventError) -> None:
         report.invalid_examples.append({"at": source, "field": exc.field or "", "error": exc.problem})
 
 
-def _decide_each(
-    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport
-) -> Iterator[list[tuple[dict[str, Any], Decision]]]:
+def _each_new(
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, work: Callable[[Any], Any]
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    """``(event mapping, work(event))`` for each valid order not seen before; bad events are
+    counted as invalid (also when ``work`` finds them bad), repeated order ids as duplicates."""
     for source, raw in records:
         try:
             data = raw if isinstance(raw, dict) else decode(raw)
@@ -187,10 +189,17 @@ def _decide_each(
             if engine.seen(event.order_id):
                 report.duplicates += 1
                 continue
-            decision = engine.decide(event)
+            result = work(event)
         except EventError as exc:
             _invalid(report, source, exc)
             continue
+        yield data, result
+
+
+def _decide_each(
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport
+) -> Iterator[list[tuple[dict[str, Any], Decision]]]:
+    for data, decision in _each_new(engine, records, report, engine.decide):
         yield [(data, decision)]
 
 
@@ -203,18 +212,12 @@ def count_records(
     here, and scoring replays conclude what it yields.
     """
     features = scoring.features
-    for source, raw in records:
-        try:
-            data = raw if isinstance(raw, dict) else decode(raw)
-            event = parse_order(data)
-            if engine.seen(event.order_id):
-                report.duplicates += 1
-                continue
-            view, touched = engine.count(event)
-            row = features(view, touched)
-        except EventError as exc:
-            _invalid(report, source, exc)
-            continue
+
+    def count(event: Any) -> tuple[Any, list, list[float]]:
+        view, touched = engine.count(event)
+        return view, touched, features(view, touched)
+
+    for data, (view, touched, row) in _each_new(engine, records, report, count):
         yield data, view, touched, row
 
 

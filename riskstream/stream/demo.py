@@ -31,16 +31,19 @@ from .chaos import WorkerProcess, compressed_time_settings, first_records, publi
 @click.option("--orders", type=int, default=30_000, show_default=True)
 @click.option("--seed", type=int, default=11, show_default=True)
 @click.option("--rate", type=float, default=2000, show_default=True, help="orders/s to publish (0: as fast as possible)")
-@click.option("--port", type=int, default=19092, show_default=True, help="local broker port")
+@click.option("--port", type=int, help="local broker port [default: the running local broker's, else 9092 or $RISKSTREAM_KAFKA_PORT]")
 @click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
-def demo(orders: int, seed: int, rate: float, port: int, rules: str) -> None:
+def demo(orders: int, seed: int, rate: float, port: int | None, rules: str) -> None:
     """Live demo: local broker, one worker, a simulated flash sale, the outcome."""
     from ..cli import progress_bar
-    from ..localkafka import LocalKafka
+    from ..localkafka import LocalKafka, LocalKafkaError
 
     broker = LocalKafka(port=port)
     was_running = bool(broker.status().get("running"))
-    bootstrap = broker.up()
+    try:
+        bootstrap = broker.up()
+    except LocalKafkaError as exc:
+        raise click.ClickException(f"cannot start the local broker: {exc}") from None
     run = uuid.uuid4().hex[:6]
     topics = Topics(orders=f"demo-orders-{run}", decisions=f"demo-decisions-{run}", review=f"demo-review-{run}",
                     dlq=f"demo-dlq-{run}", verdicts=f"demo-verdicts-{run}", partitions=4)
