@@ -30,7 +30,8 @@ from .chaos import WorkerProcess, compressed_time_settings, first_records, publi
 @click.command()
 @click.option("--orders", type=int, default=30_000, show_default=True)
 @click.option("--seed", type=int, default=11, show_default=True)
-@click.option("--rate", type=float, default=2000, show_default=True, help="orders/s to publish (0: as fast as possible)")
+@click.option("--rate", type=float, default=600, show_default=True,
+              help="orders/s to publish (0: as fast as possible); one worker on 2 cores keeps up with about 1,000")
 @click.option("--port", type=int, help="local broker port [default: the running local broker's, else 9092 or $RISKSTREAM_KAFKA_PORT]")
 @click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
 def demo(orders: int, seed: int, rate: float, port: int | None, rules: str) -> None:
