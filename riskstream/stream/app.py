@@ -168,10 +168,14 @@ def create_app(
     async def count_touches(stream):
         async for batch in stream.take_events(64, within=WITHIN):
             await ready.wait()
-            sent = []
+            # The batch's signals go out as one message per signals partition.
+            merged: dict[int, list] = {}
             for event in batch:
                 for partition, items in entities.run(orjson.loads(event.value)).items():
-                    sent.append(await signals.send(value=orjson.dumps({"signals": items}), partition=partition))
+                    merged.setdefault(partition, []).extend(items)
+            send = app.producer.send
+            sent = [await send(signal_topic, None, orjson.dumps({"signals": items}), partition, None, None)
+                    for partition, items in merged.items()]
             await delivered(sent)
 
     @app.agent(signals, concurrency=1)
