@@ -465,19 +465,23 @@ def _fold(s: str) -> str:
     return s.casefold()
 
 
-def _canonical_address(s: str) -> str:
+def _without_notes(s: str) -> str:
+    """Folded text without bracketed delivery notes, with ``#`` read as 号 or a unit."""
     s = _fold(s)
-
     # Delivery notes in brackets: "(放门口)", "（周末送货）", "【...】", "[...]".
     if not _OPEN_BRACKETS.isdisjoint(s):
         for _ in range(4):  # innermost first; deeper nesting is left to punctuation
             s, n = _BRACKET_NOTE.subn(" ", s)
             if not n:
                 break
-
     if "#" in s:
         s = _HASH_AFTER_DIGIT.sub("号", s)
         s = _HASH_UNIT.sub(" apt ", s)
+    return s
+
+
+def _canonical_address(s: str) -> str:
+    s = _without_notes(s)
 
     # Punctuation and runs of whitespace become one space; no space next to
     # Chinese text.
@@ -615,15 +619,7 @@ def address_locality(address: str | Mapping[str, str | None]) -> tuple[str, str,
         text = address_text(address)
     else:
         return "", "", "", ""
-    s = _fold(text)
-    if not _OPEN_BRACKETS.isdisjoint(s):
-        for _ in range(4):
-            s, n = _BRACKET_NOTE.subn(" ", s)
-            if not n:
-                break
-    if "#" in s:
-        s = _HASH_AFTER_DIGIT.sub("号", s)
-        s = _HASH_UNIT.sub(" apt ", s)
+    s = _without_notes(text)
     s = _SPACE_NEAR_IDEO.sub("", _NON_WORD.sub(" ", s)).strip()
     if not s or not "\u4e00" <= s[0] <= "\u9fff":
         return "", "", "", s

@@ -3,7 +3,9 @@
 * :func:`make_order` - a valid ``riskstream.order/v1`` mapping with overrides;
 * :class:`FakeClock` - a controllable decision clock;
 * :func:`ruleset_from_yaml` - a rule set from YAML text held in memory;
-* :func:`engine_for` - an engine on such a rule set with a fake clock.
+* :func:`engine_for` - an engine on such a rule set with a fake clock;
+* :data:`FLASH_SALE_YAML` - a flash sale S1 of FS-1 and FS-2, opening at
+  :data:`BASE_TIME` for 30 minutes, one unit per person.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from .rules import RuleSet, ruleset_from_sources
 CST = timezone(timedelta(hours=8))
 BASE_TIME = datetime(2026, 11, 11, 20, 0, 0, tzinfo=CST)
 _ids = itertools.count(1)
+
+FLASH_SALE_YAML = """
+sales:
+  - id: S1
+    skus: [FS-1, FS-2]
+    start: "2026-11-11T20:00:00+08:00"
+    end: "2026-11-11T20:30:00+08:00"
+    per_person_limit: 1
+"""
 
 
 def at(seconds: float, base: datetime = BASE_TIME) -> str:

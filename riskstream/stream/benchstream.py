@@ -16,6 +16,7 @@ moving the bytes.  All timestamps are stamped by the producers on this machine.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -157,6 +158,4 @@ def bench_stream(
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))

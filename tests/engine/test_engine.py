@@ -3,16 +3,9 @@
 import pytest
 
 from riskstream import Outcome, parse_order
-from riskstream.testing import FakeClock, engine_for, event
+from riskstream.testing import FLASH_SALE_YAML, FakeClock, engine_for, event
 
-SALE = """
-sales:
-  - id: S1
-    skus: [FS-1, FS-2]
-    start: "2026-11-11T20:00:00+08:00"
-    end: "2026-11-11T20:30:00+08:00"
-    per_person_limit: 1
-"""
+SALE = FLASH_SALE_YAML
 THRESHOLDS = "ruleset: {version: t, thresholds: {challenge: 10, review: 40, hold: 70, freeze: 150}}\n"
 
 

@@ -10,16 +10,9 @@ from click.testing import CliRunner
 from riskstream import Outcome
 from riskstream.cli import main
 from riskstream.rules import RuleFileError
-from riskstream.testing import engine_for, event, make_order, ruleset_from_yaml
+from riskstream.testing import FLASH_SALE_YAML, engine_for, event, make_order, ruleset_from_yaml
 
-SALE = """
-sales:
-  - id: S1
-    skus: [FS-1, FS-2]
-    start: "2026-11-11T20:00:00+08:00"
-    end: "2026-11-11T20:30:00+08:00"
-    per_person_limit: 1
-"""
+SALE = FLASH_SALE_YAML
 HEADER = "ruleset: {version: t, thresholds: {review: 40, hold: 70, freeze: 150}}\n"
 GRAPH = """
 graph:
