@@ -130,7 +130,7 @@ def decide_records(
                     if counts is None:
                         counts = report.groups[kind] = Counter()
                     counts[label] += 1
-            if revisable is not None and graph.last_kept:  # type: ignore[union-attr]
+            if revisable is not None and graph.escalator.last_kept:  # type: ignore[union-attr]
                 # only orders the graph may escalate later; with a graph every
                 # group holds one order, so last_kept is this order's
                 revisable.add(engine.watermark, decision.order_id, [label, position, counts])

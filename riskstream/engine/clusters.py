@@ -1,41 +1,34 @@
-"""The engine's graph step: link the order's account, find its cluster, escalate rings.
+"""The engine's graph step: link the order's account, find its cluster.
 
 Runs only when the rule set keeps a graph (a ``graph`` section or a
-``cluster`` rule).  Per order, :meth:`GraphStep.observe`:
+``cluster`` rule).  Per order:
 
-1. names the order's entity nodes (``"kind:pseudonym"``, the keys the rules
-   already compute) and links them in the :class:`~riskstream.graph.ClusterIndex`
-   (in one process the index itself knows which links it holds; the stream
-   puts a :class:`~riskstream.graph.LinkSpotter` in front of it instead, so
-   only new links travel to the one graph instance);
-2. tallies the order's flash units per account, SKU and sale;
-3. puts :class:`ClusterFacts` on the view: the cluster id, its size and
-   members, and (computed on demand) its share of new accounts and its flash
-   units and orders in the sale.  ``person`` becomes the cluster id.
+1. :meth:`GraphStep.entry` names the order's entity nodes (``"kind:pseudonym"``,
+   the keys the rules already compute) and lets a
+   :class:`~riskstream.graph.LinkSpotter` pass on only the links that are new
+   or due a refresh: the low-volume stream the one graph instance is fed;
+2. :meth:`GraphStep.apply` links them in the :class:`~riskstream.graph.ClusterIndex`
+   and tallies the order's flash units per account, SKU and sale;
+3. the rules see the cluster: in one process as live :class:`ClusterFacts`
+   (:meth:`GraphStep.observe`; costly parts computed on demand), in the
+   stream as a :class:`ClusterSnapshot` of the same values, computed by the
+   graph stage at the order's place in event time.  ``person`` becomes the
+   cluster id.
 
-After the decision, :meth:`GraphStep.escalate` looks at the cluster rules
-that hit with a forced outcome: the earlier orders of the cluster's members
-within ``escalate_within`` that the rule's ``match`` selects get a new
-decision record, one revision higher, so a ring's first orders are stopped
-too, not only the ones placed after the cluster crossed the threshold.
-Each member is swept once per cluster and rule; its later orders are
-decided with the cluster already over the threshold.
+After the decision, cluster rules that forced an outcome escalate the earlier
+orders of the cluster's members (:mod:`.escalation`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..address_match import AddressMatcher, address_signature
-from ..decisions import Decision, Reason
+from ..address_match import AddressMatcher, AddressSignature, address_signature
 from ..events import EventError
-from ..graph import ClusterIndex
+from ..graph import ClusterIndex, LinkSpotter
 from ..rules.model import ClusterConditions, GraphSettings
+from .escalation import Escalator
 from .order_view import OrderView
-
-if TYPE_CHECKING:
-    from .checks import Check
-    from .core import Policy
 
 MAX_LINKS_IN_RECORD = 8
 
@@ -82,39 +75,64 @@ class ClusterFacts:
     def flash(self, view: OrderView) -> tuple[int, int]:
         """``(units, orders)`` of the order's flash SKU bought by the cluster in this sale (max over its SKUs)."""
         if self._flash is None:
-            units = orders = 0
-            if view.sale is not None and view.flash_items:
-                buys = self._step.flash_buys.get(view.sale.id, {})
-                for item in view.flash_items:
-                    u = o = 0
-                    for member in self.members:
-                        tally = buys.get(member)
-                        if tally is not None:
-                            got = tally.get(item.sku)
-                            if got is not None:
-                                o += got[0]
-                                u += got[1]
-                    units, orders = max(units, u), max(orders, o)
-            self._flash = (units, orders)
+            if view.sale is None or not view.flash_items:
+                self._flash = (0, 0)
+            else:
+                self._flash = self._step.cluster_flash(self.members, view.sale.id, [i.sku for i in view.flash_items])
         return self._flash
 
     def shared_kinds(self) -> set[str]:
         """Kinds of the entities the account shares with another member."""
         return self._step.shared_kinds(self.account)
 
-    def record(self, account: str | None = None) -> dict[str, Any]:
-        """The decision record's ``cluster``: its id, size and the links that put ``account``
-        (the order's account by default) in it."""
-        index = self._step.index
-        links = []
-        for node in index.links_of(account or self.account):
-            sharing = index.sharing(node)
-            if sharing > 1:
-                kind, _, key = node.partition(":")
-                links.append({"kind": kind, "entity": key, "accounts": sharing})
-                if len(links) == MAX_LINKS_IN_RECORD:
-                    break
-        return {"id": self.id, "size": self.size, "links": links}
+    def member_kinds(self, member: str) -> set[str]:
+        """Kinds of the entities ``member`` shares with another account."""
+        return self._step.shared_kinds(member)
+
+    def record(self) -> dict[str, Any]:
+        """The decision record's ``cluster``: its id, size and the links that put the account in it."""
+        return {"id": self.id, "size": self.size, "links": self._step.links_record(self.account)}
+
+
+class ClusterSnapshot:
+    """An order's cluster as the graph stage saw it, sent to the decide stage: the same
+    questions as :class:`ClusterFacts`, answered from values computed at the order's
+    place in event time (see :meth:`GraphStep.snapshot`)."""
+
+    __slots__ = ("id", "size", "account", "ts", "_new_share", "_flash", "_kinds", "_links", "_members")
+
+    def __init__(self, account: str, ts: float, data: list):
+        self.account = account
+        self.ts = ts
+        self.id, self.size, self._new_share, units, orders, kinds, self._links, details = data
+        self._flash = (units, orders)
+        self._kinds = set(kinds)
+        self._members: dict[str, set[str]] | None = None if details is None else {m: set(k) for m, k in details}
+
+    @property
+    def members(self) -> list[str]:
+        if self._members is None:
+            if self.id is None:
+                return [self.account]
+            raise LookupError("the graph stage sent no members for this order (no forcing cluster rule selects it)")
+        return list(self._members)
+
+    def new_share(self, view: OrderView) -> float:
+        return self._new_share
+
+    def flash(self, view: OrderView) -> tuple[int, int]:
+        return self._flash
+
+    def shared_kinds(self) -> set[str]:
+        return self._kinds
+
+    def member_kinds(self, member: str) -> set[str]:
+        if self._members is None:
+            raise LookupError("the graph stage sent no members for this order")
+        return self._members[member]
+
+    def record(self) -> dict[str, Any]:
+        return {"id": self.id, "size": self.size, "links": self._links}
 
 
 class ClusterGate:
@@ -170,20 +188,16 @@ class ClusterGate:
         return out
 
 
-class _Recent:
-    """An order decided within ``escalate_within``: what escalation needs of it."""
-
-    __slots__ = ("ts", "view", "decision", "considered")
-
-    def __init__(self, ts: float, view: OrderView, decision: Decision):
-        self.ts = ts
-        self.view = view
-        self.decision = decision
-        self.considered: list[str] = []  # cluster rules already weighed for this order
-
-
 class GraphStep:
-    """The engine's entity graph: one :class:`~riskstream.graph.ClusterIndex`, fed every order's links."""
+    """The engine's entity graph: one :class:`~riskstream.graph.ClusterIndex`, fed every order's links.
+
+    An order's part in the graph is split so the stream can run it where the
+    data lives: :meth:`entry` (where the order is read: its nodes, the links
+    the :class:`~riskstream.graph.LinkSpotter` lets through, its flash items)
+    and :meth:`apply` (in the one graph instance, in event-time order).  In
+    one process :meth:`observe` does both and puts live :class:`ClusterFacts`
+    on the view; the stream's graph stage sends a :meth:`snapshot` instead.
+    """
 
     def __init__(self, settings: GraphSettings, secret: bytes = b""):
         self.settings = settings
@@ -193,35 +207,30 @@ class GraphStep:
                         if fuzzy is not None else None)
         self.kinds = tuple(settings.links)
         self._prefixes = tuple((kind, kind + ":") for kind in self.kinds)
-        self.last_kept = False  # whether the last order decided was kept for escalation
         self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
+        # Both drivers pass on only new links (and refreshes), so links age alike offline and online.
+        self.spotter = LinkSpotter(settings.retention)
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}
-        self._recent: dict[str, list[_Recent]] = {}
-        self._recent_width = max(1.0, self.within / 4)
-        self._recent_buckets: dict[int, list[str]] = {}
-        self._swept: dict[tuple[str, str], tuple[float, dict[str, None]]] = {}  # (cluster, rule) -> members escalated
-        self._escalating: list["Check"] = []  # cluster rules that force an outcome
-
-    def use_checks(self, checks: list["Check"]) -> None:
-        """The engine's rules: only orders a forcing cluster rule could select are kept for escalation."""
-        self._escalating = [c for c in checks if c.kind == "cluster" and c.outcome is not None]
-
-    def _could_escalate(self, view: OrderView) -> bool:
-        for check in self._escalating:
-            if check.gate is None or check.gate.select(view) is not None:
-                return True
-        return False
+        self.escalator: Escalator | None = None  # set by the engine, which knows the rules
 
     # ------------------------------------------------------------------ per order
-    def nodes(self, view: OrderView) -> list[str]:
-        """The order's entity nodes.  An entity value the rules cannot key (a bad IP) links nothing."""
+    def nodes(self, view: OrderView) -> tuple[list[str], list | None]:
+        """The order's entity nodes, and with ``fuzzy_addresses`` its address signature
+        (the address node then comes from :meth:`apply`, which matches signatures in order).
+        An entity value the rules cannot key (a bad IP) links nothing."""
         out = []
+        signature = None
         entity = view.entity
         for kind, prefix in self._prefixes:
             if kind == "address":
-                key = self.address_key(view)
+                key = entity("address")
+                if key is not None and self.matcher is not None:
+                    sig = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
+                    if sig is not None:
+                        signature = sig.to_data()
+                        continue
             elif kind == "ip" or kind == "ip_prefix":
                 try:
                     key = entity(kind)
@@ -231,138 +240,121 @@ class GraphStep:
                 key = entity(kind)
             if key is not None:
                 out.append(prefix + key)
-        return out
+        return out, signature
 
-    def address_key(self, view: OrderView) -> str | None:
-        """The address node's key: the exact canonical address pseudonym or, with
-        ``fuzzy_addresses``, the key of its group of near-equal addresses, so
-        disguised drop addresses link too."""
-        exact = view.entity("address")
-        if exact is None or self.matcher is None:
-            return exact
-        signature = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
-        if signature is None:
-            return exact
-        return self.matcher.match(signature, view.event.ts)
+    def entry(self, view: OrderView, trigger: bool | None = None) -> list:
+        """What the graph needs of an order, as plain data: ``[order id, account, ts,
+        born, new links, address signature, flash, trigger]``.  ``flash`` is
+        ``[sale, sale end, [sku...], [units...]]`` or None; ``trigger`` says a forcing
+        cluster rule could select the order (its snapshot then names the members)."""
+        event = view.event
+        nodes, signature = self.nodes(view)
+        spotted = self.spotter.spot(event.account_id, nodes, event.ts)
+        sale = view.sale
+        flash = None
+        if sale is not None and view.flash_items:
+            flash = [sale.id, sale.end.timestamp(), [i.sku for i in view.flash_items], [i.quantity for i in view.flash_items]]
+        if trigger is None:
+            trigger = self.escalator is not None and self.escalator.could_escalate(view)
+        return [event.order_id, event.account_id, event.ts, event.account_created_ts, spotted, signature, flash, trigger]
+
+    def apply(self, entry: list) -> tuple[str, int] | None:
+        """Link an order's account and tally its flash units; its cluster ``(id, size)``, or None when alone."""
+        _, account, ts, born, spotted, signature, flash, _ = entry
+        if signature is not None:
+            assert self.matcher is not None
+            key = self.matcher.match(AddressSignature.from_data(signature), ts)
+            spotted = spotted + self.spotter.spot(account, ["address:" + key], ts)
+        index = self.index
+        index.link(account, spotted, ts, born)
+        if flash is not None:
+            sale, end, skus, units = flash
+            buys = self.flash_buys.get(sale)
+            if buys is None:
+                buys = self.flash_buys[sale] = {}
+                self._sale_ends[sale] = end
+            tally = buys.get(account)
+            if tally is None:
+                tally = buys[account] = {}
+            for sku, quantity in zip(skus, units):
+                got = tally.get(sku)
+                if got is None:
+                    tally[sku] = [1, quantity]
+                else:
+                    got[0] += 1
+                    got[1] += quantity
+        return index.cluster_of(account)
 
     def observe(self, view: OrderView) -> None:
         """Link the order's account, tally its flash units and put its cluster on the view."""
         event = view.event
-        account, ts = event.account_id, event.ts
-        index = self.index
-        index.link(account, self.nodes(view), ts, event.account_created_ts)
-        sale = view.sale
-        if sale is not None and view.flash_items:
-            buys = self.flash_buys.get(sale.id)
-            if buys is None:
-                buys = self.flash_buys[sale.id] = {}
-                self._sale_ends[sale.id] = sale.end.timestamp()
-            tally = buys.get(account)
-            if tally is None:
-                tally = buys[account] = {}
-            for item in view.flash_items:
-                got = tally.get(item.sku)
-                if got is None:
-                    tally[item.sku] = [1, item.quantity]
-                else:
-                    got[0] += 1
-                    got[1] += item.quantity
-        found = index.cluster_of(account)
-        view.cluster = ClusterFacts(self, account, ts, found)
+        found = self.apply(self.entry(view, trigger=False))
+        view.cluster = ClusterFacts(self, event.account_id, event.ts, found)
         if found is not None:
             view.set_person(found[0])
+
+    def snapshot(self, entry: list, found: tuple[str, int] | None) -> list:
+        """The order's cluster as plain data for the decide stage (see :class:`ClusterSnapshot`):
+        ``[id, size, new share, flash units, flash orders, shared kinds, links, members]``;
+        members (each with the kinds it shares) only when a forcing rule could select the order."""
+        _, account, ts, born, _, _, flash, trigger = entry
+        young = self.settings.new_account_age
+        if found is None:
+            share = 1.0 if born is not None and ts - born < young else 0.0
+            members = [account]
+            cluster_id, size = None, 1
+        else:
+            cluster_id, size = found
+            since = ts - young
+            share = sum(1 for b in self.index.members_born(account) if b is not None and b > since) / size
+            members = self.index.members(account)
+        units, orders = self.cluster_flash(members, flash[0], flash[2]) if flash is not None else (0, 0)
+        details = None
+        if trigger and cluster_id is not None:
+            details = [[m, sorted(self.shared_kinds(m))] for m in members]
+        kinds = sorted(self.shared_kinds(account)) if cluster_id is not None else []
+        links = self.links_record(account) if cluster_id is not None else []
+        return [cluster_id, size, share, units, orders, kinds, links, details]
+
+    def cluster_flash(self, members: list[str], sale: str, skus: list[str]) -> tuple[int, int]:
+        """``(units, orders)`` of the SKUs bought by ``members`` in ``sale`` (max over the SKUs)."""
+        buys = self.flash_buys.get(sale, {})
+        units = orders = 0
+        for sku in skus:
+            u = o = 0
+            for member in members:
+                tally = buys.get(member)
+                if tally is not None:
+                    got = tally.get(sku)
+                    if got is not None:
+                        o += got[0]
+                        u += got[1]
+            units, orders = max(units, u), max(orders, o)
+        return units, orders
 
     def shared_kinds(self, account: str) -> set[str]:
         """Kinds of the entities ``account`` shares with another account (hubs excluded)."""
         index = self.index
         return {node[: node.find(":")] for node in index.links_of(account) if index.sharing(node) > 1}
 
-    def escalate(self, view: OrderView, decision: Decision, checks: dict[str, "Check"], policy: "Policy",
-                 decided_at: str) -> list[Decision]:
-        """Remember the decision; when cluster rules forced an outcome, escalate the members' earlier orders."""
-        facts = view.cluster
-        ts = view.event.ts
-        out: list[Decision] = []
-        if facts is not None and facts.id is not None:
-            triggers = [r for r in decision.reasons if r.kind == "cluster" and r.outcome is not None]
-            for reason in triggers:
-                out.extend(self._escalate(facts, view, decision, checks[reason.rule], reason, policy, decided_at))
-        self.last_kept = self._could_escalate(view)
-        if not self.last_kept:
-            return out
-        account = view.event.account_id
-        entries = self._recent.get(account)
-        if entries is None:
-            entries = self._recent[account] = []
-        entries.append(_Recent(ts, view, decision))
-        bucket = int(ts // self._recent_width)
-        accounts = self._recent_buckets.get(bucket)
-        if accounts is None:
-            self._recent_buckets[bucket] = [account]
-        else:
-            accounts.append(account)
-        return out
-
-    def _escalate(self, facts: ClusterFacts, view: OrderView, decision: Decision, check: "Check", reason: Reason,
-                  policy: "Policy", decided_at: str) -> list[Decision]:
-        key = (facts.id, check.id)
-        swept = self._swept.get(key)
-        done = swept[1] if swept is not None else {}
-        self._swept[key] = (view.event.ts, done)
-        cut = view.event.ts - self.within
-        target = reason.outcome
-        assert target is not None
-        out = []
-        gate = check.cluster_gate
-        for member in facts.members:
-            if member in done:
-                continue
-            done[member] = None
-            if gate is not None and gate.via is not None and gate.links_via(self.shared_kinds(member)) is None:
-                continue  # in the cluster only through kinds the rule does not trust
-            for entry in self._recent.get(member, ()):
-                if entry.ts <= cut or check.id in entry.considered:
-                    continue
-                entry.considered.append(check.id)
-                old = entry.decision
-                if old.action >= target or (check.gate is not None and check.gate.select(entry.view) is None):
-                    continue
-                if check.cluster_gate is not None and check.cluster_gate.per_sale and entry.view.sale is not view.sale:
-                    continue
-                value = dict(reason.value) if isinstance(reason.value, dict) else {"value": reason.value}
-                value["escalated_by"] = decision.order_id
-                added = Reason(reason.rule, reason.kind, value, reason.threshold, reason.window, reason.key,
-                               reason.score, reason.outcome, reason.shadow)
-                reasons = [*old.reasons, added]
-                action, score = policy.action(reasons)
-                new = Decision(
-                    order_id=old.order_id, account_id=old.account_id, action=action, score=score, reasons=reasons,
-                    ruleset_version=old.ruleset_version, event_time=old.event_time, decided_at=decided_at,
-                    revision=old.revision + 1, shadow=old.shadow, shadow_action=old.shadow_action,
-                    model_version=old.model_version, model_score=old.model_score,
-                    cluster_id=facts.id, cluster=facts.record(member),
-                )
-                entry.decision = new
-                out.append(new)
-        return out
+    def links_record(self, account: str) -> list[dict[str, Any]]:
+        """The shared entities that put ``account`` in its cluster, for decision records."""
+        index = self.index
+        links = []
+        for node in index.links_of(account):
+            sharing = index.sharing(node)
+            if sharing > 1:
+                kind, _, key = node.partition(":")
+                links.append({"kind": kind, "entity": key, "accounts": sharing})
+                if len(links) == MAX_LINKS_IN_RECORD:
+                    break
+        return links
 
     # ------------------------------------------------------------------ state
     def sweep(self, watermark: float) -> None:
-        """Forget escalation candidates, swept clusters and flash tallies that are out of reach."""
-        cut = watermark - self.within
-        width = self._recent_width
-        for bucket in [b for b in self._recent_buckets if (b + 1) * width <= cut]:
-            for account in self._recent_buckets.pop(bucket):
-                entries = self._recent.get(account)
-                if entries is None:
-                    continue
-                keep = [e for e in entries if e.ts > cut]
-                if keep:
-                    self._recent[account] = keep
-                else:
-                    del self._recent[account]
-        for key in [k for k, (last, _) in self._swept.items() if last <= cut]:
-            del self._swept[key]
+        """Forget escalation candidates and flash tallies that are out of reach."""
+        if self.escalator is not None:
+            self.escalator.sweep(watermark)
         horizon = watermark - self.within - 86400.0
         for sale in [s for s, end in self._sale_ends.items() if end < horizon]:
             del self._sale_ends[sale]
@@ -370,4 +362,4 @@ class GraphStep:
 
     def state_size(self) -> dict[str, int]:
         return {**{f"graph_{k}": v for k, v in self.index.size().items()},
-                "graph_recent_orders": sum(len(v) for v in self._recent.values())}
+                "graph_recent_orders": self.escalator.size() if self.escalator is not None else 0}

@@ -31,6 +31,7 @@ from ..rules.model import Thresholds, Velocity
 from ..rules.ruleset import RuleSet
 from .checks import Check, ListCheck, Tracker, compile_checks, tracker_identity
 from .clusters import GraphStep
+from .escalation import Escalator, Trigger
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate
 
@@ -119,8 +120,7 @@ class DecisionEngine:
         self.list_checks = [c for c in self.checks if isinstance(c, ListCheck)]
         self.graph: GraphStep | None = GraphStep(ruleset.graph, secret) if ruleset.graph is not None else None
         if self.graph is not None:
-            self.graph.use_checks(self.checks)
-        self._checks_by_id = {c.id: c for c in self.checks}
+            self.graph.escalator = Escalator(self.graph.within, self.checks, self.policy.action)
         self._escalations: list[Decision] = []
         if self.graph is not None:
             self.dedup_horizon = max(self.dedup_horizon, self.graph.within)
@@ -137,6 +137,12 @@ class DecisionEngine:
         if self.graph is not None:
             self.graph.observe(view)
         return self.conclude(view, [t.touch(view) for t in self.trackers])
+
+    def escalate(self, trigger: Trigger) -> None:
+        """Weigh the orders this engine keeps against a trigger made elsewhere (the stream's
+        decide partitions publish their triggers to each other); see :meth:`take_escalations`."""
+        assert self.graph is not None and self.graph.escalator is not None
+        self._escalations.extend(self.graph.escalator.apply(trigger, _iso(self.clock())))
 
     def take_escalations(self) -> list[Decision]:
         """New revisions of earlier orders escalated since the last call (a cluster crossed a threshold)."""
@@ -183,12 +189,15 @@ class DecisionEngine:
         """The order as the rules see it (its sale, flash items, entity keys)."""
         return OrderView(event, self.sales, self.keys)
 
-    def conclude(self, view: OrderView, touched: list[list[Aggregate]], model_version: str | None = None) -> Decision:
+    def conclude(self, view: OrderView, touched: list[list[Aggregate]], model_version: str | None = None,
+                 escalate: bool = True) -> Decision:
         """Evaluate every rule given each tracker's aggregates for this order, and decide.
 
         ``touched[i]`` holds the aggregates tracker ``i`` returned for the order
         (empty when the order did not qualify).  ``view.model_score`` and
         ``model_version`` come from the anomaly model when one is loaded.
+        ``escalate=False`` decides an order again without weighing it for
+        escalation (the stream does so when a late order grew its windows).
         """
         event = view.event
         active: list[Reason] = []
@@ -218,8 +227,8 @@ class DecisionEngine:
         if cluster is not None and cluster.id is not None:
             decision.cluster_id = cluster.id
             decision.cluster = cluster.record()
-        if self.graph is not None:
-            escalated = self.graph.escalate(view, decision, self._checks_by_id, self.policy, decision.decided_at)
+        if escalate and self.graph is not None:
+            escalated = self.graph.escalator.decided(view, decision, decision.decided_at)  # type: ignore[union-attr]
             if escalated:
                 self._escalations.extend(escalated)
         return decision

@@ -128,13 +128,14 @@ class Scoring:
         model = self.source.current()
         return model.score(np.asarray(rows, dtype=float)), model.version
 
-    def conclude(self, counted: list[Counted]) -> list[Decision]:
-        """Score a batch of counted orders at once and decide each, in order."""
+    def conclude(self, counted: list[Counted], escalate: bool = True) -> list[Decision]:
+        """Score a batch of counted orders at once and decide each, in order
+        (``escalate``: see :meth:`~riskstream.engine.DecisionEngine.conclude`)."""
         scores, version = self.scores([row for _, _, row in counted])
         conclude = self.engine.conclude
         out = []
         for (view, touched, _), score in zip(counted, scores.tolist()):
             if version is not None:
                 view.model_score = round(score, 4)
-            out.append(conclude(view, touched, version))
+            out.append(conclude(view, touched, version, escalate))
         return out

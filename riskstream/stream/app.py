@@ -1,8 +1,16 @@
 """Faust wiring: topics and agents around the stages in :mod:`.stages`.
 
     orders (by account) --screen--> risk-touches (by key) --entities--> risk-signals (by order id)
+                        --screen--> risk-graph (1 partition: new links) --graph--> risk-signals (clusters)
     risk-signals --decide--> risk-decisions (all, by order id) + risk-review (flagged)
+                 --decide--> risk-signals (escalation triggers, to every partition)
     bad events --> orders-dlq (original bytes; reason, field, source partition/offset in headers)
+
+The graph runs when the rule set keeps one: a single-partition topic feeds
+the one graph instance (on whichever worker holds that partition), which
+applies links in event-time order and sends every order its cluster; a
+timer on that worker marks ``orders`` partitions that are screened to their
+end, so a quiet partition does not hold the graph back.
 
 Agents run with concurrency 1 and read batches (``take_events``); every
 output is routed to an explicit partition chosen by :func:`.stages.partition_of`.
@@ -20,32 +28,39 @@ from pathlib import Path
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..cli import load_engine, load_scoring
+from ..engine import DecisionEngine
+from ..settings import settings_from_env
 from ..model.features import FeatureExtractor
 from ..topics import Topics, create_missing
 from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
-from .stages import Decide, Entities, Screen
+from .stages import Decide, Entities, GraphStage, Screen, pack, pack_keyed, pack_progress
 
 log = logging.getLogger("riskstream.worker")
 
 BATCH = 1000
 WITHIN = 0.02  # seconds a batch may wait to fill
 INTERNAL_RETENTION_MS = 36 * 3600 * 1000  # more than the longest window plus the grace
+QUIET = 0.5  # seconds an orders partition screened to its end must be silent before the graph skips it
 
 
-def internal_topics(app_id: str) -> tuple[str, str]:
-    """The worker group's own topics: touches (by key) and signals (by order id)."""
-    return f"{app_id}-touches", f"{app_id}-signals"
+def internal_topics(app_id: str) -> tuple[str, str, str]:
+    """The worker group's own topics: touches (by key), signals (by order id) and the graph's links (one partition)."""
+    return f"{app_id}-touches", f"{app_id}-signals", f"{app_id}-graph"
 
 
-def ensure_internal_topics(bootstrap: str, app_id: str, partitions: int) -> None:
+def ensure_internal_topics(bootstrap: str, app_id: str, partitions: int, graph_retention: float | None = None) -> None:
     """Create the internal topics before the worker subscribes to them.  Kept a
-    day and a half: a restarted worker re-reads them to rebuild its state."""
+    day and a half (the links a day longer than the graph's retention): a
+    restarted worker re-reads them to rebuild its state."""
+    touches, signals, graph = internal_topics(app_id)
     config = {"cleanup.policy": "delete", "retention.ms": str(INTERNAL_RETENTION_MS)}
-    names = internal_topics(app_id)
-    create_missing(bootstrap, {name: partitions for name in names}, configs={name: config for name in names})
+    graph_ms = max(INTERNAL_RETENTION_MS, int(((graph_retention or 0.0) + 86400.0) * 1000))
+    create_missing(bootstrap, {touches: partitions, signals: partitions, graph: 1},
+                   configs={touches: config, signals: config, graph: {**config, "retention.ms": str(graph_ms)}})
 
 
 def create_app(
@@ -83,21 +98,18 @@ def create_app(
     install_timers(app, metrics)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     orders = app.topic(topics.orders, partitions=topics.partitions, **raw)
-    touch_topic, signal_topic = internal_topics(app_id)
+    touch_topic, signal_topic, graph_topic = internal_topics(app_id)
     touches = app.topic(touch_topic, partitions=topics.partitions, **raw)
     signals = app.topic(signal_topic, partitions=topics.partitions, **raw)
-    decisions = app.topic(topics.decisions, partitions=topics.partitions, **raw)
-    review = app.topic(topics.review, partitions=topics.partitions, **raw)
+    links = app.topic(graph_topic, partitions=1, **raw)
     dlq = app.topic(topics.dlq, **raw)
 
     n = topics.partitions
-    # The entity graph does not run in the stream topology yet: workers decide
-    # with the rule set minus its graph section and cluster rules (and say so).
-    engines = [load_engine(rules, graph=False) for _ in range(3)]
-    dropped = [r.id for r in load_engine(rules).ruleset.rules if r.cluster is not None]
-    if dropped:
-        log.warning("cluster rules are not evaluated by stream workers (the graph runs in replay only): %s",
-                    ", ".join(dropped))
+    engines = [load_engine(rules) for _ in range(3)]
+    engine_options = settings_from_env().engine_options()
+    has_graph = engines[0].graph is not None
+    # The graph stage is rebuilt from its topic whenever this worker is handed its partition.
+    graph_stage: list[GraphStage | None] = [None]
     scoring = load_scoring(engines[2], model, reload=True)  # None: rules alone
     features = FeatureExtractor(engines[0]) if scoring is not None else None
     if scoring is not None:
@@ -106,19 +118,33 @@ def create_app(
     entities = Entities(engines[1], n)
     decide = Decide(engines[2], scoring=scoring)
 
-    def restore_signals(values: list[bytes]) -> None:
+    def read_signals(values) -> tuple[list, list, list, list]:
+        """Plans, signals, clusters and escalation triggers of a batch of risk-signals messages."""
         plans: list = []
         found: list = []
+        clusters: list = []
+        triggers: list = []
         for value in values:
             message = orjson.loads(value)
             plans.extend(message.get("plans", ()))
             found.extend(message.get("signals", ()))
-        decide.run(plans, found)
+            clusters.extend(message.get("clusters", ()))
+            triggers.extend(message.get("escalate", ()))
+        return plans, found, clusters, triggers
+
+    def restore_signals(values: list[bytes]) -> None:
+        decide.run(*read_signals(values))
+        decide.take_triggers()  # published before the restart
+
+    def restore_graph(values: list[bytes]) -> None:
+        assert graph_stage[0] is not None
+        graph_stage[0].restore(orjson.loads(v) for v in values)
 
     restorers = {
         topics.orders: screen.restore,
         touches.get_topic_name(): lambda values: entities.restore(t for v in values for t in orjson.loads(v)),
         signals.get_topic_name(): restore_signals,
+        graph_topic: restore_graph,
     }
 
     # Agents wait while state is rebuilt, so no live message is processed
@@ -129,9 +155,12 @@ def create_app(
     ready = asyncio.Event()
     rebuilding: list[asyncio.Task] = []
 
+    graph_built = [False]  # the graph stage's rebuild finished (a cancelled one starts again from scratch)
+
     async def rebuild(assigned: set) -> None:
         try:
             await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
+            graph_built[0] = graph_stage[0] is not None
         except asyncio.CancelledError:
             raise  # a newer assignment restarts the rebuild (restores are idempotent)
         except Exception as exc:  # never decide on half-built state
@@ -145,7 +174,16 @@ def create_app(
         ready.clear()
         for task in rebuilding:
             task.cancel()
-        rebuilding[:] = [asyncio.ensure_future(rebuild(set(assigned)))]
+        assigned = set(assigned)
+        if has_graph and any(tp.topic == graph_topic for tp in assigned):
+            if graph_stage[0] is None or not graph_built[0]:  # handed the graph: rebuild it from its topic
+                graph_stage[0] = GraphStage(DecisionEngine(engines[0].ruleset, **engine_options), n, n)
+                graph_built[0] = False
+            else:  # kept it: its state is current
+                assigned = {tp for tp in assigned if tp.topic != graph_topic}
+        else:
+            graph_stage[0] = None
+        rebuilding[:] = [asyncio.ensure_future(rebuild(assigned))]
     origins = Origins()  # order id -> when its plan was sent, until its first decision
 
     @app.agent(orders, concurrency=1)
@@ -159,10 +197,44 @@ def create_app(
                 metrics.observe_dead(dead.field)
                 sent.append(await dlq.send(value=dead.raw, headers=dead.headers(topics.orders)))
             for partition, items in out.touches.items():
-                sent.append(await touches.send(value=orjson.dumps(items), partition=partition))
+                for value in pack(items):
+                    sent.append(await touches.send(value=value, partition=partition))
             for partition, items in out.plans.items():
-                sent.append(await signals.send(value=orjson.dumps({"plans": items, "sent": time.time()}), partition=partition))
+                for value in pack_keyed("plans", items, sent=time.time()):
+                    sent.append(await signals.send(value=value, partition=partition))
+            for mark in out.graph:
+                for value in pack_progress(mark):
+                    sent.append(await app.producer.send(graph_topic, None, value, 0, None, None))
             await delivered(sent)
+
+    @app.agent(links, concurrency=1)
+    async def link_accounts(stream):
+        async for batch in stream.take_events(BATCH, within=WITHIN):
+            await ready.wait()
+            stage = graph_stage[0]
+            if stage is None:  # not reached: this agent reads only the partition that made the stage
+                raise RuntimeError("links arrived for a graph stage this worker does not hold")
+            out = stage.run(orjson.loads(event.value) for event in batch)
+            send = app.producer.send
+            sent = [await send(signal_topic, None, value, partition, None, None)
+                    for partition, items in out.items() for value in pack_keyed("clusters", items)]
+            await delivered(sent)
+
+    ends = OrderEnds(bootstrap, topics.orders, n)
+
+    @app.timer(QUIET / 2)
+    async def mark_caught_up() -> None:
+        """Tell the graph which quiet orders partitions are screened to their end (see GraphStage)."""
+        stage = graph_stage[0]
+        if stage is None or not stage.buffered or not ready.is_set():
+            return
+        marks = stage.caught_up(await ends.fetch(), quiet=QUIET)
+        if marks:
+            await delivered([await app.producer.send(graph_topic, None, orjson.dumps({"caught_up": marks}), 0, None, None)])
+
+    @app.on_before_shutdown.connect
+    async def close_ends(sender, **kwargs) -> None:
+        await ends.close()
 
     @app.agent(touches, concurrency=1)
     async def count_touches(stream):
@@ -174,25 +246,20 @@ def create_app(
                 for partition, items in entities.run(orjson.loads(event.value)).items():
                     merged.setdefault(partition, []).extend(items)
             send = app.producer.send
-            sent = [await send(signal_topic, None, orjson.dumps({"signals": items}), partition, None, None)
-                    for partition, items in merged.items()]
+            sent = [await send(signal_topic, None, value, partition, None, None)
+                    for partition, items in merged.items() for value in pack_keyed("signals", items)]
             await delivered(sent)
 
     @app.agent(signals, concurrency=1)
     async def decide_orders(stream):
         async for batch in stream.take_events(64, within=WITHIN):
             await ready.wait()
-            plans: list = []
-            found: list = []
             for event in batch:
                 message = orjson.loads(event.value)
-                new = message.get("plans", ())
-                plans.extend(new)
-                for plan in new:
+                for plan in message.get("plans", ()):
                     origins.note(plan["order"]["order_id"], message["sent"])
-                found.extend(message.get("signals", ()))
             sent = []
-            decided = decide.run(plans, found)
+            decided = decide.run(*read_signals(event.value for event in batch))
             # One record per decision: straight to the producer (keyed, so the
             # client's partitioner places it), not through Faust's topic layer,
             # whose per-message bookkeeping costs more than the send itself.
@@ -203,6 +270,10 @@ def create_app(
                 sent.append(await send(topics.decisions, key, record, None, None, None))
                 if decision.action.flagged:
                     sent.append(await send(topics.review, key, record, None, None, None))
+            triggers = decide.take_triggers()
+            if triggers:  # every decide partition escalates its own orders of the ring
+                for value in pack_keyed("escalate", triggers):
+                    sent.extend([await send(signal_topic, None, value, partition, None, None) for partition in range(n)])
             await delivered(sent)
             now = time.time()
             for decision in decided:
@@ -210,6 +281,27 @@ def create_app(
                                          review=decision.action.flagged)
 
     return app
+
+
+class OrderEnds:
+    """The ``orders`` topic's end offsets, read without joining any group."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int):
+        self.bootstrap = bootstrap
+        self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def fetch(self) -> dict[int, int]:
+        if self.consumer is None:
+            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            await self.consumer.start()
+        ends = await self.consumer.end_offsets(self.partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    async def close(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
 
 
 async def delivered(futures: list) -> None:

@@ -244,8 +244,7 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
         if publisher.ident is not None:
             publisher.join()
 
-    engine = DecisionEngine(load_ruleset(rules).without_graph())  # what workers run (no graph in the stream yet)
-    replayed = {e["order_id"]: engine.decide(parse_order(e)) for e in events}
+    replayed = replay_final(rules, events)
     offline = {order: decision.action.label for order, decision in replayed.items()}
     missing = [o for o in offline if o not in tally.records]
     conflicting, differ = [], []
@@ -272,6 +271,17 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
         "unexplained": [o for o in differ if not same_time_ties(o, events)],
         "logs": str(work_dir),
     }
+
+
+def replay_final(rules: str, events: list[dict]) -> dict[str, Any]:
+    """Replay's final decision (its last revision) per order id: what workers must match."""
+    engine = DecisionEngine(load_ruleset(rules))
+    out = {}
+    for e in events:
+        out[e["order_id"]] = engine.decide(parse_order(e))
+        for later in engine.take_escalations():
+            out[later.order_id] = later
+    return out
 
 
 def _difference(records: list[dict], replayed: Any) -> dict[str, Any]:

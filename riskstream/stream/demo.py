@@ -17,11 +17,9 @@ from pathlib import Path
 
 import click
 import numpy as np
-import orjson
 
 from ..decisions import Outcome
 from ..metrics import LabelTally, parse_label
-from ..pipeline import OrderPublisher
 from ..simulate import simulate
 from ..topics import Topics, ensure_topics
 from .chaos import WorkerProcess, compressed_time_settings, first_records, publish_paced

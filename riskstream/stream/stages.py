@@ -1,4 +1,4 @@
-"""The three stream stages as plain Python (no Faust): screen, entities, decide.
+"""The stream stages as plain Python (no Faust): screen, entities, graph, decide.
 
 Orders arrive keyed by account, but an IP's or an address's window needs every
 order that touches it, whatever its account partition.  So the engine's one
@@ -13,8 +13,12 @@ order that touches it, whatever its account partition.  So the engine's one
 ``entities`` (per ``risk-touches`` partition)
     counts each touch in its sliding window and routes the resulting aggregate,
     a *signal*, to the order's ``risk-signals`` partition.
+``graph`` (one instance, when the rules keep a graph)
+    takes every order's new account-entity links from the screens, applies
+    them in event-time order and sends each order its cluster (see
+    :class:`GraphStage`).
 ``decide`` (per ``risk-signals`` partition)
-    collects an order's plan and signals and, once complete, concludes it with
+    collects an order's plan, signals and cluster and, once complete, concludes it with
     the engine's policy: the same rules, the same record as offline.  With the
     anomaly model, the orders completed by one call are scored together (a
     micro-batch bounded by the agent's batch wait) before their rules run; the
@@ -35,6 +39,8 @@ order.
 from __future__ import annotations
 
 import bisect
+import heapq
+import time
 import zlib
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
@@ -44,6 +50,8 @@ import orjson
 
 from ..decisions import Decision
 from ..engine import Aggregate, DecisionEngine
+from ..engine.clusters import ClusterSnapshot
+from ..engine.escalation import Trigger, escalated_reasons
 from ..events import EventError, decode, parse_order
 from ..model.features import NO_RHYTHM, FeatureExtractor
 from ..model.scorer import Scoring
@@ -64,6 +72,26 @@ def _key_text(key: Hashable) -> str:
 
 def _key_from_wire(key: Any) -> Hashable:
     return tuple(key) if isinstance(key, list) else key
+
+
+class OrderIds:
+    """Order ids seen within ``horizon`` seconds of event time, to apply each order once."""
+
+    def __init__(self, horizon: float):
+        self.horizon = horizon
+        self.seen: dict[str, float] = {}  # order id -> event time
+        self._sweep_at = 0
+
+    def first_time(self, order_id: str, ts: float) -> bool:
+        """True the first time ``order_id`` is seen (and remembers it)."""
+        if order_id in self.seen:
+            return False
+        self.seen[order_id] = ts
+        if len(self.seen) >= self._sweep_at:
+            cut = max(self.seen.values()) - self.horizon
+            self.seen = {k: v for k, v in self.seen.items() if v > cut}
+            self._sweep_at = 2 * len(self.seen) + 10_000
+        return True
 
 
 @dataclass
@@ -92,6 +120,7 @@ class ScreenOutput:
     plans: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))  # signals partition ->
     dead: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
+    graph: list[dict] = field(default_factory=list)  # to the graph stage: per source partition, links and progress
 
 
 class Screen:
@@ -103,18 +132,16 @@ class Screen:
         self.touch_partitions = touch_partitions
         self.signal_partitions = signal_partitions
         self.features = features  # with the model: the engine's feature windows and account timing
-        self.seen: dict[str, float] = {}  # order id -> event time, for the dedup horizon
-        self._sweep_at = 0
+        self.graph = engine.graph  # with a graph: each order's new links go to the graph stage
+        if self.graph is not None:
+            by_person = [t.label for t in engine.trackers if "person" in t.key or t.of == "person"]
+            if by_person:
+                raise ValueError(
+                    "velocity windows keyed by `person` cannot run in the stream when the rules keep a graph "
+                    f"(the cluster is known only after the order is counted): {', '.join(by_person)}; "
+                    "use a purchase_limit per person, or key the window by account")
+        self._first_time = OrderIds(engine.dedup_horizon).first_time
 
-    def _first_time(self, order_id: str, ts: float) -> bool:
-        if order_id in self.seen:
-            return False
-        self.seen[order_id] = ts
-        if len(self.seen) >= self._sweep_at:
-            cut = max(self.seen.values()) - self.engine.dedup_horizon
-            self.seen = {k: v for k, v in self.seen.items() if v > cut}
-            self._sweep_at = 2 * len(self.seen) + 10_000
-        return True
 
     def restore(self, messages: Iterable[bytes | None]) -> None:
         """Remember the order ids screened before a restart."""
@@ -123,14 +150,25 @@ class Screen:
                 event = parse_order(decode(raw or b""))
             except EventError:
                 continue
-            if self._first_time(event.order_id, event.ts) and self.features is not None:
+            if not self._first_time(event.order_id, event.ts):
+                continue
+            if self.features is not None:
                 self.features.rhythm.observe(event.account_id, event.ts)
+            if self.graph is not None:
+                self.graph.entry(self.engine.view(event), trigger=False)  # the links passed on before, as they were
 
     def run(self, messages: Iterable[tuple[bytes | None, int, int]]) -> ScreenOutput:
         """``messages`` are ``(value, partition, offset)`` from the orders topic."""
         out = ScreenOutput()
         engine = self.engine
+        graph = self.graph
+        progress: dict[int, dict] = {}
         for raw, partition, offset in messages:
+            if graph is not None:
+                mark = progress.get(partition)
+                if mark is None:
+                    mark = progress[partition] = {"p": partition, "upto": None, "offset": offset, "links": []}
+                mark["offset"] = max(mark["offset"], offset)
             try:
                 data = decode(raw or b"")
                 event = parse_order(data)
@@ -150,7 +188,13 @@ class Screen:
             plan = {"order": data, "trackers": [tracker for tracker, _ in touches]}
             if self.features is not None:
                 plan["rhythm"] = self.features.observe(view)
+            if graph is not None:
+                plan["graph"] = True  # wait for the order's cluster from the graph stage
+                mark["links"].append(graph.entry(view))
+                if mark["upto"] is None or event.ts > mark["upto"]:
+                    mark["upto"] = event.ts
             out.plans[partition_of(event.order_id, self.signal_partitions)].append(plan)
+        out.graph = list(progress.values())
         return out
 
 
@@ -264,20 +308,127 @@ class Entities:
                 ledger.record(tracker, key, t, order_id, n)
 
 
+class GraphStage:
+    """The one graph instance: every order's new links, applied in event-time order.
+
+    Screens on every ``orders`` partition send, per batch, the links of the
+    orders they screened with their progress: the partition, the newest event
+    time and the last offset screened.  Orders reach this stage from many
+    partitions out of time order, so entries wait in a buffer until every
+    partition has passed their event time (the *watermark*) and are then
+    applied oldest first, as replay applies them, each answered with a
+    :class:`~riskstream.engine.clusters.ClusterSnapshot` sent to the order's
+    ``risk-signals`` partition.
+
+    A partition with nothing left to screen would hold the watermark back for
+    ever, so the worker owning this stage checks the ``orders`` end offsets
+    now and then and sends a *caught-up* marker through this stage's own
+    topic (:meth:`caught_up`): a partition whose last screened offset reached
+    its end no longer holds the watermark until it sends again.  Markers
+    travel in order with the links, so a restart that reads the topic again
+    rebuilds exactly the same graph and buffer.  An order id seen twice (a
+    screen that restarted before committing sends its batch again) is
+    applied once.
+    """
+
+    def __init__(self, engine: DecisionEngine, order_partitions: int, signal_partitions: int):
+        if engine.graph is None:
+            raise ValueError("the rule set keeps no graph")
+        self.engine = engine
+        self.step = engine.graph
+        self.signal_partitions = signal_partitions
+        self.upto = [float("-inf")] * order_partitions  # newest event time screened per orders partition
+        self.offsets = [-1] * order_partitions  # last offset screened per orders partition
+        self.idle = [False] * order_partitions  # caught up: not holding the watermark back
+        self.heard = [0.0] * order_partitions  # monotonic time of each partition's last message (for markers only)
+        self.buffer: list[tuple[float, int, list]] = []  # (event time, arrival, entry), a heap
+        self._arrival = 0
+        self._first_time = OrderIds(engine.dedup_horizon).first_time
+
+    @property
+    def buffered(self) -> int:
+        return len(self.buffer)
+
+    @property
+    def watermark(self) -> float:
+        live = [upto for upto, idle in zip(self.upto, self.idle) if not idle]
+        return min(live) if live else float("inf")
+
+    def run(self, messages: Iterable[dict]) -> dict[int, list]:
+        """Take screens' messages (and markers); cluster snapshots per ``risk-signals`` partition."""
+        for message in messages:
+            marks = message.get("caught_up")
+            if marks is not None:
+                for p, end in marks:
+                    if self.offsets[p] + 1 >= end:
+                        self.idle[p] = True
+                continue
+            p = message["p"]
+            self.idle[p] = False
+            self.heard[p] = time.monotonic()
+            self.offsets[p] = max(self.offsets[p], message["offset"])
+            if message["upto"] is not None and message["upto"] > self.upto[p]:
+                self.upto[p] = message["upto"]
+            for entry in message["links"]:
+                if self._first_time(entry[0], entry[2]):
+                    heapq.heappush(self.buffer, (entry[2], self._arrival, entry))
+                    self._arrival += 1
+        return self._release()
+
+    def restore(self, messages: Iterable[dict]) -> None:
+        """Rebuild the graph and the buffer from this stage's topic (nothing is sent again)."""
+        self.run(messages)
+
+    def caught_up(self, ends: dict[int, int], quiet: float = 0.0) -> list[list[int]]:
+        """Partitions (and their end offsets) screened to the end, and silent for ``quiet``
+        seconds, that still hold the watermark back: the content of a caught-up marker.
+
+        Under load every partition speaks every batch, so the watermark moves
+        with event time and links are applied in order; ``quiet`` keeps a
+        partition that is merely between two batches from being skipped."""
+        now = time.monotonic()
+        return [[p, end] for p, end in sorted(ends.items())
+                if not self.idle[p] and self.offsets[p] + 1 >= end and now - self.heard[p] >= quiet]
+
+    def _release(self) -> dict[int, list]:
+        out: dict[int, list] = defaultdict(list)
+        watermark = self.watermark
+        buffer, step, engine = self.buffer, self.step, self.engine
+        partitions = self.signal_partitions
+        while buffer and buffer[0][0] <= watermark:
+            ts, _, entry = heapq.heappop(buffer)
+            engine.observe(ts)  # ages flash tallies out
+            snapshot = step.snapshot(entry, step.apply(entry))
+            out[partition_of(entry[0], partitions)].append([entry[0], snapshot])
+        return out
+
+
+
 @dataclass
 class _Pending:
     plan: dict | None = None
     signals: dict[int, list] = field(default_factory=dict)
+    cluster: list | None = None  # the order's cluster snapshot, when the rules keep a graph
     decision: Decision | None = None
+
+    def complete(self) -> bool:
+        plan = self.plan
+        return (plan is not None and len(self.signals) >= len(plan["trackers"])
+                and (self.cluster is not None or "graph" not in plan))
 
 
 class Decide:
-    """Collect each order's plan and signals; conclude complete orders.
+    """Collect each order's plan, signals and (with a graph) cluster; conclude complete orders.
 
     Concluded orders are kept for a while (``keep`` orders): an updated signal
     for one of them (a late order of a shared key grew its window) concludes it
     again, and a changed outcome or set of rules is published as a new
     revision.  Aggregates only grow, so revisions only escalate.
+
+    With a graph, a decision that a cluster rule forced becomes a trigger
+    (:mod:`riskstream.engine.escalation`): :meth:`take_triggers` hands them
+    over to be published to every decide partition, and each partition's
+    :meth:`run` escalates its own orders of the ring's members.
     """
 
     def __init__(self, engine: DecisionEngine, keep: int = 200_000, scoring: Scoring | None = None):
@@ -286,8 +437,20 @@ class Decide:
         self.scoring = scoring  # the anomaly model, scored per call over the orders it completes
         self.pending: dict[str, _Pending] = {}
         self.done: OrderedDict[str, _Pending] = OrderedDict()
+        self.escalator = engine.graph.escalator if engine.graph is not None else None
+        if self.escalator is not None:
+            self.escalator.outbox = []  # triggers travel to every partition instead of applying here
 
-    def run(self, plans: Iterable[dict], signals: Iterable[Signal]) -> list[Decision]:
+    def take_triggers(self) -> list[list]:
+        """Triggers made since the last call, as plain data for every decide partition."""
+        if self.escalator is None or not self.escalator.outbox:
+            return []
+        out = [t.to_wire() for t in self.escalator.outbox]
+        self.escalator.outbox.clear()
+        return out
+
+    def run(self, plans: Iterable[dict], signals: Iterable[Signal], clusters: Iterable[list] = (),
+            triggers: Iterable[list] = ()) -> list[Decision]:
         touched_orders: list[str] = []
         for plan in plans:
             order_id = plan["order"]["order_id"]
@@ -309,38 +472,63 @@ class Decide:
             pending = self.pending.setdefault(order_id, _Pending())
             pending.signals[signal[1]] = _grown(pending.signals.get(signal[1]), signal[2:])
             touched_orders.append(order_id)
+        for order_id, snapshot in clusters:
+            if order_id in self.done:
+                continue  # sent again after a restart: the order was decided with the first one
+            pending = self.pending.setdefault(order_id, _Pending())
+            if pending.cluster is None:
+                pending.cluster = snapshot
+                touched_orders.append(order_id)
         complete: list[_Pending] = []
         for order_id in dict.fromkeys(touched_orders):
             pending = self.pending.get(order_id)
-            if pending is None or pending.plan is None or len(pending.signals) < len(pending.plan["trackers"]):
+            if pending is None or not pending.complete():
                 continue
             del self.pending[order_id]
             complete.append(pending)
-        again = [self.done[order_id] for order_id in dict.fromkeys(revised)]
-        concluded = self._conclude(complete + again)
         decided = []
-        for pending, decision in zip(complete, concluded):
+        for pending, decision in zip(complete, self._conclude(complete)):
             pending.decision = decision
             decided.append(decision)
             self.done[decision.order_id] = pending
             if len(self.done) > self.keep:
                 self.done.popitem(last=False)
-        for done, after in zip(again, concluded[len(complete):]):
+        again = [self.done[order_id] for order_id in dict.fromkeys(revised)]
+        for done, after in zip(again, self._conclude(again, escalate=False)):
             before = done.decision
             assert before is not None
+            carried = escalated_reasons(before)
+            if carried:  # an escalation stands: the order is decided again with it
+                after.reasons.extend(carried)
+                after.action, after.score = self.engine.policy.action(after.reasons)
+                after.cluster_id, after.cluster = before.cluster_id, before.cluster
             if after.action != before.action or {r.rule for r in after.reasons} != {r.rule for r in before.reasons}:
                 after.revision = before.revision + 1
                 done.decision = after
                 decided.append(after)
+                if self.escalator is not None:
+                    self.escalator.replace(after)
+        if self.escalator is not None:
+            for trigger in triggers:
+                self.engine.escalate(Trigger.from_wire(trigger))
+            for revision in self.engine.take_escalations():
+                done = self.done.get(revision.order_id)
+                if done is not None:
+                    done.decision = revision
+                decided.append(revision)
         return decided
 
-    def _conclude(self, pendings: list[_Pending]) -> list[Decision]:
+    def _conclude(self, pendings: list[_Pending], escalate: bool = True) -> list[Decision]:
         """Decide complete orders; with the model, their scores come from one batch."""
         engine = self.engine
         counted = []
         for pending in pendings:
             assert pending.plan is not None
             view = engine.view(parse_order(pending.plan["order"]))
+            if pending.cluster is not None:
+                view.cluster = ClusterSnapshot(view.event.account_id, view.event.ts, pending.cluster)
+                if view.cluster.id is not None:
+                    view.set_person(view.cluster.id)
             touched: list[list[Aggregate]] = [[] for _ in engine.trackers]
             # Touch numbers follow tracker order, so rebuilding by touch number
             # gives each tracker its aggregates in the order the engine made them.
@@ -349,12 +537,12 @@ class Decide:
             counted.append((view, touched))
         scoring = self.scoring
         if scoring is None:
-            return [engine.conclude(view, touched) for view, touched in counted]
+            return [engine.conclude(view, touched, escalate=escalate) for view, touched in counted]
         row = scoring.extractor.row
         return scoring.conclude([
             (view, touched, row(view, touched, tuple(pending.plan.get("rhythm", NO_RHYTHM))))  # type: ignore[union-attr]
             for (view, touched), pending in zip(counted, pendings)
-        ])
+        ], escalate=escalate)
 
 
 def _grown(before: list | None, after: list) -> list:
@@ -366,3 +554,38 @@ def _grown(before: list | None, after: list) -> list:
 
 def encode(value: Any) -> bytes:
     return orjson.dumps(value)
+
+
+MAX_MESSAGE = 256 * 1024  # bytes of items per message, well under the brokers' and clients' 1 MB
+
+
+def pack(items: Iterable[Any], head: bytes = b"[", tail: bytes = b"]", limit: int = MAX_MESSAGE) -> list[bytes]:
+    """``items`` as JSON messages ``head + item,item,... + tail``, as many as keep each
+    under about ``limit`` bytes (one at least): a busy batch never outgrows a Kafka message."""
+    out: list[bytes] = []
+    group: list[bytes] = []
+    size = 0
+    for item in items:
+        part = orjson.dumps(item)
+        if group and size + len(part) > limit:
+            out.append(head + b",".join(group) + tail)
+            group, size = [], 0
+        group.append(part)
+        size += len(part) + 1
+    out.append(head + b",".join(group) + tail)
+    return out
+
+
+def pack_keyed(key: str, items: Iterable[Any], **extra: Any) -> list[bytes]:
+    """``{key: [items...], **extra}`` messages (see :func:`pack`)."""
+    tail = b"]" + (b"," + orjson.dumps(extra)[1:] if extra else b"}")
+    return pack(items, b'{"' + key.encode() + b'":[', tail)
+
+
+def pack_progress(mark: dict) -> list[bytes]:
+    """A screen's message to the graph stage, split like :func:`pack`; only the last part
+    carries the partition's progress, so the watermark never passes links still to come."""
+    bodies = pack(mark["links"], b'{"links":[', b"]")
+    early = b',"p":%d,"upto":null,"offset":-1}' % mark["p"]
+    last = b"," + orjson.dumps({"p": mark["p"], "upto": mark["upto"], "offset": mark["offset"]})[1:]
+    return [body + early for body in bodies[:-1]] + [bodies[-1] + last]

@@ -23,6 +23,7 @@ def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | Non
     """Run a stream worker: decide orders from Kafka and publish decisions."""
     from faust.worker import Worker
 
+    from ..cli import load_engine
     from .app import create_app, ensure_internal_topics
     from .observe import configure_logging
 
@@ -30,7 +31,8 @@ def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | Non
     bootstrap = bootstrap or default_bootstrap()
     topics = Topics.from_env()
     ensure_topics(bootstrap, topics)
-    ensure_internal_topics(bootstrap, app_id, topics.partitions)
+    graph = load_engine(rules).ruleset.graph  # a bad rule set stops here, before anything starts
+    ensure_internal_topics(bootstrap, app_id, topics.partitions, graph.retention if graph is not None else None)
     path = Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
     app = create_app(bootstrap, topics=topics, data_dir=path, web_port=web_port, rules=rules, app_id=app_id,

@@ -10,11 +10,8 @@ import uuid
 import orjson
 import pytest
 
-from riskstream.engine import DecisionEngine
-from riskstream.events import parse_order
-from riskstream.rules import load_ruleset
 from riskstream.simulate import simulate
-from riskstream.stream.chaos import WorkerProcess, compressed_time_settings, same_time_ties
+from riskstream.stream.chaos import WorkerProcess, compressed_time_settings, replay_final, same_time_ties
 from riskstream.topics import Topics, ensure_topics
 
 ORDERS = 1500
@@ -59,8 +56,7 @@ def test_orders_from_kcat_are_decided_and_read_back_with_kcat(kafka_bootstrap, t
     finally:
         worker.stop()
     assert sorted(decided) == sorted(e["order_id"] for e in events)
-    engine = DecisionEngine(load_ruleset("rules").without_graph())  # what workers run (no graph in the stream yet)
-    offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in clean}
+    offline = {o: d.action.label for o, d in replay_final("rules", clean).items()}
     final = {o: max(rs, key=lambda r: r["revision"])["action"] for o, rs in decided.items()}
     differ = [o for o, a in offline.items() if final[o] != a]
     assert [o for o in differ if not same_time_ties(o, events)] == []  # see same_time_ties

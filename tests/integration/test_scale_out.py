@@ -8,9 +8,6 @@ import uuid
 import pytest
 from kafka import KafkaAdminClient
 
-from riskstream.engine import DecisionEngine
-from riskstream.events import parse_order
-from riskstream.rules import load_ruleset
 from riskstream.simulate import simulate
 from riskstream.stream.chaos import (
     DecisionTally,
@@ -18,6 +15,7 @@ from riskstream.stream.chaos import (
     compressed_time_settings,
     group_stable,
     publish_paced,
+    replay_final,
     same_time_ties,
 )
 from riskstream.topics import Topics, ensure_topics
@@ -78,8 +76,7 @@ def test_two_workers_decide_as_one(kafka_bootstrap, tmp_path):
         logs = "\n".join(p.read_text(errors="replace")[-1500:] for p in tmp_path.glob("w*/worker-*.log"))
         pytest.fail(f"{ORDERS - len(tally.records)} orders undecided; logs:\n{logs}")
 
-    engine = DecisionEngine(load_ruleset("rules").without_graph())  # what workers run (no graph in the stream yet)
-    offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in events}
+    offline = {o: d.action.label for o, d in replay_final("rules", events).items()}
     final = {order: max(records, key=lambda r: r["revision"])["action"] for order, records in tally.records.items()}
     assert set(final) == set(offline)
     differ = [o for o in offline if final[o] != offline[o]]

@@ -15,12 +15,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from riskstream.engine import DecisionEngine
-from riskstream.events import parse_order
 from riskstream.pipeline import OrderPublisher
-from riskstream.rules import load_ruleset
 from riskstream.simulate import simulate
-from riskstream.stream.chaos import compressed_time_settings, same_time_ties
+from riskstream.stream.chaos import compressed_time_settings, replay_final, same_time_ties
 from riskstream.topics import Topics, ensure_topics
 
 
@@ -132,8 +129,7 @@ def test_bad_events_reach_the_dead_letter_topic_with_their_reason(run):
 
 def test_live_decisions_agree_with_replay(run):
     events, decisions, _, _ = run
-    engine = DecisionEngine(load_ruleset(ROOT / "rules").without_graph())  # what workers run (no graph in the stream yet)
-    offline = {e["order_id"]: engine.decide(parse_order(e)).action.label for e in events}
+    offline = {o: d.action.label for o, d in replay_final(str(ROOT / "rules"), events).items()}
     live = {order: record["action"] for order, record in final(decisions).items()}
     differ = [o for o, a in offline.items() if live[o] != a]
     print(f"live/replay agreement: {1 - len(differ) / len(offline):.4%} ({len(differ)} differ: {differ[:5]})")

@@ -13,18 +13,20 @@ from riskstream.model import FeatureExtractor, FixedModel, Scoring
 from riskstream.model import load_model
 from riskstream.rules import load_ruleset
 from riskstream.simulate import simulate
-from riskstream.stream.stages import Decide, Entities, Screen, partition_of
+from riskstream.stream.stages import Decide, Entities, GraphStage, Screen, pack_progress, partition_of
 from riskstream.testing import FakeClock
 
 PARTITIONS = 4
 
 
 class Worker:
-    """One worker's three stages, each with its own engine (nothing shared between workers)."""
+    """One worker's stages, each with its own engine (nothing shared between workers)."""
 
     def __init__(self, ruleset, owned, model=None):
         self.owned = owned
         engine = lambda: DecisionEngine(ruleset, clock=FakeClock())  # noqa: E731
+        # The one graph stage lives on whichever worker owns its partition; each has one ready.
+        self.graph = GraphStage(engine(), PARTITIONS, PARTITIONS) if ruleset.graph is not None else None
         if model is None:
             self.screen = Screen(engine(), PARTITIONS, PARTITIONS)
             self.entities = Entities(engine(), PARTITIONS)
@@ -38,22 +40,34 @@ class Worker:
 
 
 def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None):
-    """Push lines through orders -> touches -> signals with ``workers`` workers
-    sharing the partitions.  Like live traffic, partitions progress together:
-    each round takes every partition's orders of the next ``step`` seconds;
-    with ``batch``, each round takes ``batch`` orders per partition instead,
-    like a consumer catching up on history, far out of event-time order."""
+    """Push lines through orders -> touches (and links) -> signals with ``workers``
+    workers sharing the partitions.  Like live traffic, partitions progress
+    together: each round takes every partition's orders of the next ``step``
+    seconds, and every partition is then screened to its end (the graph stage
+    hears so); with ``batch``, each round takes ``batch`` orders per partition
+    instead, like a consumer catching up on history, far out of event-time
+    order, and a partition is only at its end once all its orders are screened."""
     crew = [Worker(ruleset, {p for p in range(PARTITIONS) if p % workers == w}, model) for w in range(workers)]
     owner = {p: next(w for w in crew if p in w.owned) for p in range(PARTITIONS)}
+    graph = crew[-1].graph
     orders = defaultdict(list)
-    for offset, line in enumerate(lines):
+    for line in lines:
         event = orjson.loads(line)
         at = datetime.fromisoformat(event["event_time"]).timestamp()
-        orders[partition_of(event["account_id"], PARTITIONS)].append((line, offset, at))
+        p = partition_of(event["account_id"], PARTITIONS)
+        orders[p].append((line, len(orders[p]), at))
+    total = {p: len(queue) for p, queue in orders.items()}
+    screened = defaultdict(int)
     horizon = min(at for queue in orders.values() for _, _, at in queue)
-    touches, signals, plans = defaultdict(list), defaultdict(list), defaultdict(list)
+    touches, signals, plans, clusters, triggers = (defaultdict(list) for _ in range(5))
+    links: list = []
     decisions, dead = {}, []
-    while any(orders.values()) or any(touches.values()) or any(signals.values()) or any(plans.values()):
+
+    def busy():
+        queues = (orders, touches, signals, plans, clusters, triggers)
+        return any(any(q.values()) for q in queues) or links or (graph is not None and graph.buffered)
+
+    while busy():
         waiting = [queue[0][2] for queue in orders.values() if queue]
         horizon = max(horizon + step, min(waiting) + step) if waiting else horizon + step
         for p in range(PARTITIONS):
@@ -63,40 +77,53 @@ def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None):
             else:
                 cut = next((n for n, (_, _, at) in enumerate(orders[p]) if at >= horizon), len(orders[p]))
             taken, orders[p] = orders[p][:cut], orders[p][cut:]
+            screened[p] += len(taken)
             out = worker.screen.run((line, p, offset) for line, offset, _ in taken)
             dead.extend(out.dead)
+            links.extend(out.graph)
             for q, items in out.touches.items():
                 touches[q].extend(items)
             for q, items in out.plans.items():
                 plans[q].extend(items)
+        if graph is not None:
+            ends = {p: screened[p] if not batch else total.get(p, 0) for p in range(PARTITIONS)}
+            taken, links = links, []
+            marks = graph.caught_up(ends)  # what the worker's timer finds, after these links arrived
+            for q, items in graph.run(taken + ([{"caught_up": marks}] if marks else [])).items():
+                clusters[q].extend(items)
         for p in range(PARTITIONS):
             taken, touches[p] = touches[p], []
             for q, items in owner[p].entities.run(taken).items():
                 signals[q].extend(items)
+        sent = []
         for p in range(PARTITIONS):
-            taken_plans, plans[p] = plans[p], []
-            taken_signals, signals[p] = signals[p], []
-            for decision in owner[p].decide.run(taken_plans, taken_signals):
+            taken = [queue.pop(p, []) for queue in (plans, signals, clusters, triggers)]
+            for decision in owner[p].decide.run(*taken):
                 before = decisions.get(decision.order_id)
                 if before is not None:  # only an escalation may follow a decision
-                    assert decision.revision == before.revision + 1 and decision.action >= before.action
+                    assert decision.revision > before.revision and decision.action >= before.action
                 decisions[decision.order_id] = decision
+            sent.extend(owner[p].decide.take_triggers())
+        for p in range(PARTITIONS):  # every decide partition hears every trigger
+            triggers[p].extend(sent)
     return decisions, dead
 
 
 @pytest.fixture(scope="module")
 def day():
-    # The stages do not run the entity graph yet (it joins the topology as its
-    # own stage), so both sides decide with the rules that need no graph.
-    ruleset = load_ruleset("rules").without_graph()
+    """The shipped rules (graph and cluster rules included) and replay's final decision per order."""
+    from riskstream.events import parse_order
+
+    ruleset = load_ruleset("rules")
+    assert ruleset.graph is not None
     lines = [orjson.dumps(e) for e in simulate(6000, seed=21)]
     engine = DecisionEngine(ruleset, clock=FakeClock())
     offline = {}
     for line in lines:
-        from riskstream.events import parse_order
-
         event = parse_order(line)
         offline[event.order_id] = engine.decide(event)
+        for later in engine.take_escalations():
+            offline[later.order_id] = later
     return ruleset, lines, offline
 
 
@@ -112,6 +139,12 @@ def test_partitioned_decisions_equal_replay(day, workers, batch):
     ]
     flagged = sum(d.action.flagged for d in online.values())
     assert flagged > 100
+    # the graph took part: rings were frozen by cluster rules, and their first orders escalated
+    by_cluster = [d for d in online.values() if any(r.kind == "cluster" for r in d.reasons)]
+    assert len(by_cluster) > 20 and all(d.cluster_id for d in by_cluster)
+    escalated = [d for d in online.values() if any("escalated_by" in str(r.value) for r in d.reasons)]
+    assert escalated and len(escalated) == sum(
+        any("escalated_by" in str(r.value) for r in d.reasons) for d in offline.values())
 
 
 def test_two_workers_decide_as_one(day):
@@ -174,3 +207,85 @@ def test_a_batch_counted_before_a_restart_is_not_counted_again():
     restored.restore(earlier + latest)  # windows rebuilt from what was counted
     assert restored.run(latest) == {}
     assert restored.engine.state_size() == state
+
+
+def _graph_messages(lines, partitions=PARTITIONS):
+    """Screen every line; the graph stage's input per orders partition, in screening order."""
+    ruleset = load_ruleset("rules")
+    screen = Screen(DecisionEngine(ruleset, clock=FakeClock()), partitions, partitions)
+    by_partition = defaultdict(list)
+    for line in lines:
+        by_partition[partition_of(orjson.loads(line)["account_id"], partitions)].append(line)
+    out = {}
+    for p, mine in by_partition.items():
+        marks = screen.run((line, p, n) for n, line in enumerate(mine)).graph
+        out[p] = [orjson.loads(part) for mark in marks for part in pack_progress(mark)]
+    return ruleset, out
+
+
+def _ends(lines):
+    """End offsets of the orders partitions once every line is published."""
+    ends = dict.fromkeys(range(PARTITIONS), 0)
+    for line in lines:
+        ends[partition_of(orjson.loads(line)["account_id"], PARTITIONS)] += 1
+    return ends
+
+
+def test_the_graph_applies_links_in_event_time_order_whatever_the_arrival():
+    lines = [orjson.dumps(e) for e in simulate(3000, seed=4)]
+    ruleset, messages = _graph_messages(lines)
+    stage = GraphStage(DecisionEngine(ruleset, clock=FakeClock()), PARTITIONS, PARTITIONS)
+    order = []
+    original = stage.step.apply
+    stage.step.apply = lambda entry: order.append(entry[2]) or original(entry)
+    # partitions arrive one after another, far out of event-time order
+    out = defaultdict(list)
+    for p in sorted(messages, reverse=True):
+        for q, items in stage.run(messages[p]).items():
+            out[q].extend(items)
+        if p != min(messages):
+            assert stage.buffered and not order  # held back: earlier partitions have not spoken yet
+    assert stage.buffered  # the newest links wait for the slowest partition's next order...
+    for q, items in stage.run([{"caught_up": stage.caught_up(_ends(lines))}]).items():
+        out[q].extend(items)  # ...or for word that every partition is screened to its end
+    assert not stage.buffered and order == sorted(order) and len(order) == 3000
+    assert sum(len(v) for v in out.values()) == 3000
+    assert {partition_of(o, PARTITIONS) for items in out.values() for o, _ in items} == set(out)
+    # sent again (a screen restarted before committing): nothing applied twice, nothing sent
+    assert stage.run(messages[0]) == {} and len(order) == 3000
+
+
+def test_a_quiet_partition_screened_to_its_end_stops_holding_the_graph_back():
+    lines = [orjson.dumps(e) for e in simulate(400, seed=6)]
+    ruleset, messages = _graph_messages(lines)
+    stage = GraphStage(DecisionEngine(ruleset, clock=FakeClock()), PARTITIONS + 1, PARTITIONS)
+    for p in messages:
+        stage.run(messages[p])
+    assert stage.buffered  # partition PARTITIONS never spoke: the watermark waits for it
+    ends = _ends(lines)
+    ends[PARTITIONS] = 1  # it has one order the screen has not reached: not at its end
+    assert stage.caught_up(ends) == [[p, ends[p]] for p in range(PARTITIONS)]
+    assert stage.run([{"caught_up": stage.caught_up(ends)}]) == {} and stage.buffered
+    ends[PARTITIONS] = 0  # nothing was ever published there
+    marks = stage.caught_up(ends)
+    assert marks == [[PARTITIONS, 0]]
+    out = stage.run([{"caught_up": marks}])
+    assert not stage.buffered and sum(len(v) for v in out.values()) == 400
+    # a rebuilt stage reading the same topic, markers included, ends in the same place
+    again = GraphStage(DecisionEngine(ruleset, clock=FakeClock()), PARTITIONS + 1, PARTITIONS)
+    again.restore([m for p in messages for m in messages[p]] + [{"caught_up": [[p, ends[p]] for p in range(PARTITIONS)]},
+                                                                 {"caught_up": marks}])
+    assert not again.buffered and again.step.index.clusters() == stage.step.index.clusters()
+
+
+def test_big_batches_are_split_into_messages_kafka_accepts():
+    from riskstream.stream.stages import MAX_MESSAGE, pack_keyed
+
+    items = [{"order": "x" * 900, "n": n} for n in range(2000)]
+    parts = pack_keyed("plans", items, sent=1.5)
+    assert len(parts) > 1 and all(len(p) < MAX_MESSAGE + 2000 for p in parts)
+    messages = [orjson.loads(p) for p in parts]
+    assert [i for m in messages for i in m["plans"]] == items and {m["sent"] for m in messages} == {1.5}
+    marks = pack_progress({"p": 2, "upto": 9.5, "offset": 7, "links": items})
+    progress = [orjson.loads(m) for m in marks]
+    assert [(m["upto"], m["offset"]) for m in progress] == [(None, -1)] * (len(marks) - 1) + [(9.5, 7)]

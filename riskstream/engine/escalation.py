@@ -1,0 +1,231 @@
+"""Escalation: when a cluster rule forces an outcome, the ring's earlier orders follow.
+
+A decision whose reasons include a cluster rule with a forced outcome is a
+:class:`Trigger`: the cluster, the rule, the trigger order's time and the
+cluster's members (those the rule trusts, each with the links that put it in
+the cluster).  Every *earlier* order of those members within
+``escalate_within`` that the rule's ``match`` selects and that is weaker than
+the outcome gets a new decision record, one revision higher, carrying the rule
+as a reason with ``escalated_by``.  Each order is weighed once per rule.
+
+One process (replay) applies a trigger as soon as its decision is made.  In
+the stream, orders are decided on the partition that owns their order id, so
+a trigger is published to every decide partition and each escalates its own
+orders; a trigger may arrive before one of those earlier orders is decided
+(its signals still travelling), so triggers are kept for ``escalate_within``
+and a member's order decided later is weighed against them too
+(:meth:`Escalator.catch_up`).  In replay, where orders are decided in input
+order, that catching up only ever finds out-of-order input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..decisions import Decision, Outcome, Reason
+
+if TYPE_CHECKING:
+    from .checks import Check
+    from .order_view import OrderView
+
+
+@dataclass(slots=True)
+class Trigger:
+    """A cluster rule that forced an outcome: what its earlier orders must be weighed against."""
+
+    cluster: str
+    size: int
+    rule: str
+    by: str  # the order id whose decision forced it
+    ts: float  # that order's event time
+    sale: str | None
+    reason: Reason
+    members: list[tuple[str, list[str]]]  # (account, kinds of the entities it shares in the cluster)
+
+    def to_wire(self) -> list:
+        r = self.reason
+        reason = [r.rule, r.kind, r.value, r.threshold, r.window, r.key, r.score, int(r.outcome) if r.outcome is not None else None,
+                  r.shadow]
+        return [self.cluster, self.size, self.rule, self.by, self.ts, self.sale, reason, self.members]
+
+    @classmethod
+    def from_wire(cls, data: list) -> "Trigger":
+        cluster, size, rule, by, ts, sale, r, members = data
+        outcome = Outcome(r[7]) if r[7] is not None else None
+        reason = Reason(r[0], r[1], r[2], r[3], r[4], r[5], r[6], outcome, r[8])
+        return cls(cluster, size, rule, by, ts, sale, reason, [(m, kinds) for m, kinds in members])
+
+
+class _Recent:
+    """An order decided within ``escalate_within``: what escalation needs of it."""
+
+    __slots__ = ("ts", "view", "decision", "considered")
+
+    def __init__(self, ts: float, view: "OrderView", decision: Decision):
+        self.ts = ts
+        self.view = view
+        self.decision = decision
+        self.considered: list[str] = []  # cluster rules already weighed for this order
+
+
+class Escalator:
+    """Recent orders that a forcing cluster rule could escalate, and the recent triggers."""
+
+    def __init__(self, within: float, checks: list["Check"], policy_action: Callable[[list[Reason]], tuple[Outcome, float]]):
+        self.within = within
+        self.checks = {c.id: c for c in checks}
+        self.escalating = [c for c in checks if c.kind == "cluster" and c.outcome is not None]
+        self.policy_action = policy_action
+        self.outbox: list[Trigger] | None = None  # the stream collects triggers here instead of applying them
+        self.last_kept = False  # whether the last order decided was kept (a rule could escalate it later)
+        self._recent: dict[str, list[_Recent]] = {}  # account -> its recent orders
+        self._triggers: dict[str, list[Trigger]] = {}  # account -> recent triggers naming it
+        self._width = max(1.0, within / 4)
+        self._buckets: dict[int, list[str]] = {}  # time bucket -> accounts with orders or triggers then
+
+    def could_escalate(self, view: "OrderView") -> bool:
+        """Whether a forcing cluster rule could ever select this order (only those are kept)."""
+        for check in self.escalating:
+            if check.gate is None or check.gate.select(view) is not None:
+                return True
+        return False
+
+    def triggers(self, view: "OrderView", decision: Decision) -> list[Trigger]:
+        """The triggers a decision makes: one per cluster rule among its reasons that forced an outcome."""
+        facts = view.cluster
+        if facts is None or facts.id is None:
+            return []
+        out = []
+        for reason in decision.reasons:
+            if reason.kind != "cluster" or reason.outcome is None:
+                continue
+            check = self.checks[reason.rule]
+            gate = check.cluster_gate
+            members = []
+            for member in facts.members:
+                kinds = facts.member_kinds(member)
+                # a member in the cluster only through kinds the rule does not trust is left alone
+                if gate is None or gate.via is None or gate.links_via(kinds) is not None:
+                    members.append((member, sorted(kinds)))
+            sale = view.sale.id if view.sale is not None else None
+            out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
+        return out
+
+    def decided(self, view: "OrderView", decision: Decision, decided_at: str) -> list[Decision]:
+        """Note a new decision: its triggers escalate earlier orders (or go to the outbox), and the
+        order itself is kept, and weighed against triggers that came before it, when a rule could select it.
+        Returns new revisions (of earlier orders, and possibly of this one)."""
+        out: list[Decision] = []
+        for trigger in self.triggers(view, decision):
+            if self.outbox is not None:
+                self.outbox.append(trigger)
+            else:
+                out.extend(self.apply(trigger, decided_at))
+        self.last_kept = self.could_escalate(view)
+        if not self.last_kept:
+            return out
+        entry = _Recent(view.event.ts, view, decision)
+        account = view.event.account_id
+        self._recent.setdefault(account, []).append(entry)
+        self._file(account, entry.ts)
+        for trigger in self._triggers.get(account, ()):
+            if trigger.ts > entry.ts:  # a trigger from later in event time, seen first
+                new = self._weigh(entry, trigger, account, decided_at)
+                if new is not None:
+                    out.append(new)
+        return out
+
+    def apply(self, trigger: Trigger, decided_at: str) -> list[Decision]:
+        """Escalate the earlier orders of the trigger's members; keep the trigger for orders decided later."""
+        out = []
+        cut = trigger.ts - self.within
+        for member, _ in trigger.members:
+            for entry in self._recent.get(member, ()):
+                if cut < entry.ts <= trigger.ts and entry.decision.order_id != trigger.by:
+                    new = self._weigh(entry, trigger, member, decided_at)
+                    if new is not None:
+                        out.append(new)
+            self._triggers.setdefault(member, []).append(trigger)
+            self._file(member, trigger.ts)
+        return out
+
+    def replace(self, decision: Decision) -> None:
+        """A kept order was decided again (its windows grew): later escalations start from this record."""
+        for entry in self._recent.get(decision.account_id, ()):
+            if entry.decision.order_id == decision.order_id:
+                entry.decision = decision
+
+    def _weigh(self, entry: _Recent, trigger: Trigger, member: str, decided_at: str) -> Decision | None:
+        if trigger.rule in entry.considered or entry.ts <= trigger.ts - self.within:
+            return None
+        entry.considered.append(trigger.rule)
+        old = entry.decision
+        reason = trigger.reason
+        target = reason.outcome
+        assert target is not None
+        check = self.checks[trigger.rule]
+        if old.action >= target or (check.gate is not None and check.gate.select(entry.view) is None):
+            return None
+        if check.cluster_gate is not None and check.cluster_gate.per_sale:
+            sale = entry.view.sale
+            if sale is None or sale.id != trigger.sale:
+                return None
+        value = dict(reason.value) if isinstance(reason.value, dict) else {"value": reason.value}
+        value["escalated_by"] = trigger.by
+        added = Reason(reason.rule, reason.kind, value, reason.threshold, reason.window, reason.key,
+                       reason.score, reason.outcome, reason.shadow)
+        reasons = [*old.reasons, added]
+        action, score = self.policy_action(reasons)
+        kinds = next(k for m, k in trigger.members if m == member)
+        # Which kinds of entity tie the account to the ring (the trigger's own record lists the entities).
+        record = {"id": trigger.cluster, "size": trigger.size, "links": [{"kind": kind} for kind in kinds]}
+        new = Decision(
+            order_id=old.order_id, account_id=old.account_id, action=action, score=score, reasons=reasons,
+            ruleset_version=old.ruleset_version, event_time=old.event_time, decided_at=decided_at,
+            revision=old.revision + 1, shadow=old.shadow, shadow_action=old.shadow_action,
+            model_version=old.model_version, model_score=old.model_score,
+            cluster_id=trigger.cluster, cluster=record,
+        )
+        entry.decision = new
+        return new
+
+    def _file(self, account: str, ts: float) -> None:
+        bucket = int(ts // self._width)
+        accounts = self._buckets.get(bucket)
+        if accounts is None:
+            self._buckets[bucket] = [account]
+        else:
+            accounts.append(account)
+
+    def sweep(self, watermark: float) -> None:
+        """Forget orders and triggers out of reach (older than ``escalate_within``)."""
+        cut = watermark - self.within
+        width = self._width
+        for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
+            for account in self._buckets.pop(bucket):
+                for table, time_of in ((self._recent, _entry_ts), (self._triggers, _trigger_ts)):
+                    held = table.get(account)
+                    if held is None:
+                        continue
+                    keep = [x for x in held if time_of(x) > cut]
+                    if keep:
+                        table[account] = keep
+                    else:
+                        del table[account]
+
+    def size(self) -> int:
+        return sum(len(v) for v in self._recent.values())
+
+
+def _entry_ts(entry: _Recent) -> float:
+    return entry.ts
+
+
+def _trigger_ts(trigger: Trigger) -> float:
+    return trigger.ts
+
+
+def escalated_reasons(decision: Decision) -> list[Reason]:
+    """The reasons a decision gained by escalation (they carry ``escalated_by``)."""
+    return [r for r in decision.reasons if isinstance(r.value, dict) and "escalated_by" in r.value]
