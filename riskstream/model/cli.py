@@ -38,7 +38,7 @@ def _history(inputs: list[str], rules: str | None, label_field: str | None, colu
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", default="models/anomaly.skops", show_default=True, help="artefact; metadata goes beside it (.json)")
 @click.option("--label-field", help="labels, if any: used to measure the model and calibrate its thresholds, never to fit it")
-@click.option("--rules", type=click.Path(exists=True), help="rule set whose sales and windows the features use")
+@click.option("--rules", type=click.Path(exists=True), help="rule set whose sales, windows and graph the features use")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
 @click.option("--trees", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--max-samples", type=click.IntRange(min=2), default=128, show_default=True, help="rows per tree")
@@ -63,7 +63,7 @@ def train_command(inputs, output, label_field, rules, columns, trees, max_sample
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--model", "model_path", required=True, type=click.Path(), help="models/NAME.skops")
 @click.option("--label-field", required=True, help="field holding the ground-truth label")
-@click.option("--rules", type=click.Path(exists=True), help="rule set whose sales and windows the features use")
+@click.option("--rules", type=click.Path(exists=True), help="rule set whose sales, windows and graph the features use")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
 @click.option("--report", "report_path", help="write the report JSON here; pictures go beside it (.png)")
 def evaluate_command(input_path, model_path, label_field, rules, columns, report_path) -> None:

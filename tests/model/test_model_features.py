@@ -8,10 +8,12 @@ import pytest
 import riskstream.model.features as features_module
 from riskstream.cli import load_engine
 from riskstream.model import FEATURES, FixedModel, Scoring, load_model
-from riskstream.model.features import WINDOWS, AccountRhythm, FeatureExtractor, ua_family
+from riskstream.engine import DecisionEngine
+from riskstream.model.features import WINDOWS, AccountRhythm, FeatureExtractor, cluster_of, ua_family
 from riskstream.model.train import read_history
 from riskstream.replay import ReplayReport, decide_records
-from riskstream.testing import FakeClock
+from riskstream.rules import load_ruleset
+from riskstream.testing import FakeClock, event
 
 
 class Recording(FixedModel):
@@ -38,6 +40,7 @@ def test_training_rows_are_the_rows_scored_in_replay(trained, sim_lines):
     list(decide_records(engine, records(), ReplayReport(), scoring=Scoring(engine, source, batch=64)))
     assert np.array_equal(history.rows, np.asarray(source.rows))
     assert history.rows.shape == (3000, len(FEATURES))
+    assert history.rows[:, FEATURES.index("cluster_size_log")].max() > math.log1p(1)  # the graph's clusters, too
     assert history.labels.tolist() == [int(b'"label":1' in line) for line in sim_lines]
 
 
@@ -104,3 +107,40 @@ def test_account_rhythm_tells_regular_from_irregular_timing():
 ])
 def test_user_agent_families(agent, family):
     assert ua_family(agent) == family
+
+
+def cluster_columns(ruleset, orders):
+    """(cluster size, new share) in the feature row of each order, counted in turn."""
+    engine = DecisionEngine(ruleset, clock=FakeClock())
+    scoring = Scoring(engine, None)
+    size, share = FEATURES.index("cluster_size_log"), FEATURES.index("cluster_new_share")
+    out = []
+    for order in orders:
+        row = scoring.features(*engine.count(order))
+        out.append((round(math.expm1(row[size])), row[share]))
+    return out
+
+
+def test_cluster_features_follow_the_graph():
+    orders = [event(0, account_id="new", device_id="shared", account_age=86400.0),
+              event(60, account_id="old", device_id="shared")]
+    rules = load_ruleset("rules")
+    assert rules.graph is not None
+    assert cluster_columns(rules, orders) == [(1, 1.0), (2, 0.5)]  # linked by the device
+    assert cluster_columns(rules.without_graph(), orders) == [(1, 1.0), (1, 0.0)]  # each account alone
+
+
+def test_cluster_features_read_only_size_and_new_share_of_the_facts():
+    class Facts:  # what a stream stage may supply in place of the engine's ClusterFacts
+        __slots__ = ("size",)
+
+        def __init__(self, size):
+            self.size = size
+
+        def new_share(self, view):
+            return 0.75
+
+    engine = load_engine("rules")
+    view = engine.view(event(0))
+    view.cluster = Facts(4)
+    assert tuple(cluster_of(view)) == (4, 0.75)
