@@ -222,7 +222,7 @@ def create_app(
 
     ends = OrderEnds(bootstrap, topics.orders, n)
 
-    @app.timer(QUIET / 2)
+    @app.timer(QUIET)
     async def mark_caught_up() -> None:
         """Tell the graph which quiet orders partitions are screened to their end (see GraphStage)."""
         stage = graph_stage[0]
