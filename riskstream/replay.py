@@ -102,11 +102,10 @@ def decide_records(
     if scoring is None:
         groups: Iterator[list[tuple[dict[str, Any], Decision]]] = _decide_each(engine, records, report)
     else:
-        # The graph's cluster facts are read live when an order is concluded,
-        # so with a graph each order is concluded before the next is counted
-        # (a one-row score of the compiled forest costs tens of microseconds).
-        batch = 1 if engine.graph is not None else scoring.batch
-        groups = _decide_batched(scoring, count_records(engine, records, report, scoring), batch)
+        # With a graph, each order's cluster is frozen when it is counted (the
+        # snapshot the stream's graph stage sends), so batches decide as one order at a time.
+        batch = scoring.batch
+        groups = _decide_batched(scoring, count_records(engine, records, report, scoring, frozen=batch > 1), batch)
     actions = report.actions
     tally = report.tally
     graph = engine.graph
@@ -130,9 +129,9 @@ def decide_records(
                     if counts is None:
                         counts = report.groups[kind] = Counter()
                     counts[label] += 1
-            if revisable is not None and graph.escalator.last_kept:  # type: ignore[union-attr]
-                # only orders the graph may escalate later; with a graph every
-                # group holds one order, so last_kept is this order's
+            if revisable is not None and (len(group) > 1 or graph.escalator.last_kept):  # type: ignore[union-attr]
+                # only orders the graph may escalate later (last_kept tells for a
+                # group of one; a batch keeps all its orders)
                 revisable.add(engine.watermark, decision.order_id, [label, position, counts])
             yield data, decision
         if revisable is None:
@@ -206,17 +205,19 @@ def _decide_each(
 
 
 def count_records(
-    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, scoring: "Scoring"
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, scoring: "Scoring",
+    frozen: bool = False,
 ) -> Iterator[tuple[dict[str, Any], Any, list, list[float]]]:
     """Count each valid new order in input order; yields ``(event mapping, view, touched, feature row)``.
 
     The one path from history to model features: training reads its rows
-    here, and scoring replays conclude what it yields.
+    here, and scoring replays conclude what it yields (``frozen``: see
+    :meth:`~riskstream.engine.DecisionEngine.count`).
     """
     features = scoring.features
 
     def count(event: Any) -> tuple[Any, list, list[float]]:
-        view, touched = engine.count(event)
+        view, touched = engine.count(event, frozen)
         return view, touched, features(view, touched)
 
     for data, (view, touched, row) in _each_new(engine, records, report, count):

@@ -285,11 +285,17 @@ class GraphStep:
                     got[1] += quantity
         return index.cluster_of(account)
 
-    def observe(self, view: OrderView) -> None:
-        """Link the order's account, tally its flash units and put its cluster on the view."""
+    def observe(self, view: OrderView, frozen: bool = False) -> None:
+        """Link the order's account, tally its flash units and put its cluster on the view:
+        live facts, or with ``frozen`` a snapshot, for an order concluded after later ones are counted."""
         event = view.event
-        found = self.apply(self.entry(view, trigger=False))
-        view.cluster = ClusterFacts(self, event.account_id, event.ts, found)
+        if frozen:
+            entry = self.entry(view)
+            found = self.apply(entry)
+            view.cluster = ClusterSnapshot(event.account_id, event.ts, self.snapshot(entry, found))
+        else:
+            found = self.apply(self.entry(view, trigger=False))
+            view.cluster = ClusterFacts(self, event.account_id, event.ts, found)
         if found is not None:
             view.set_person(found[0])
 

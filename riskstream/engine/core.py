@@ -149,18 +149,19 @@ class DecisionEngine:
         out, self._escalations = self._escalations, []
         return out
 
-    def count(self, event: OrderEvent) -> tuple[OrderView, list[list[Aggregate]]]:
+    def count(self, event: OrderEvent, frozen: bool = False) -> tuple[OrderView, list[list[Aggregate]]]:
         """The first half of :meth:`decide`: count the order (windows, graph); its view and each tracker's aggregates.
 
         Orders must be counted in input order; :meth:`conclude` may come later
         (after a batch of orders is scored by the model) and gives the same
-        decision as :meth:`decide`.
+        decision as :meth:`decide` when ``frozen``: the order's cluster is then
+        taken as it stands now, not read live when the order is concluded.
         """
         self._remember(event.order_id, event.ts)
         self.observe(event.ts)
         view = self.view(event)
         if self.graph is not None:
-            self.graph.observe(view)
+            self.graph.observe(view, frozen)
         return view, [t.touch(view) for t in self.trackers]
 
     def tracker_for(self, velocity: Velocity) -> int:
