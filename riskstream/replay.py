@@ -239,21 +239,27 @@ def _decide_batched(
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Collect garbage less often while deciding.
+    """No cyclic garbage collection while deciding.
 
-    Engine state is millions of small long-lived containers without cycles;
-    the cyclic collector re-walking them as they grow costs about a sixth of
-    the run.  Reference counting still frees everything as usual.
+    Engine state is millions of small long-lived containers without cycles,
+    and deciding leaves no cyclic garbage (a replay of 50,000 orders plus
+    2,000 bad events leaves nothing for ``gc.collect()``), so reference
+    counting frees everything.  Even with a young-generation threshold of
+    50,000 the collector re-walked the growing state for 1.2 s of a 35 s
+    replay of 200,000 orders; with it off that time is gone.
     """
-    old = gc.get_threshold()
+    enabled = gc.isenabled()
     gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        # Move what the loop made to the oldest generation unscanned (and reset the
+        # young count), or the first collection after it would walk it all at once.
+        gc.freeze()
         gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def replay(
