@@ -147,6 +147,14 @@ class OrderView:
         """The order's ``person`` is its account's cluster (set by the graph step)."""
         self._entity["person"] = cluster_id
 
+    def keys(self) -> dict[str, str | None]:
+        """The entity pseudonyms computed so far, to hand to a later stage with the order."""
+        return {name: value for name, value in self._entity.items() if name in _PSEUDONYMOUS}
+
+    def preset(self, keys: dict[str, str | None]) -> None:
+        """Take pseudonyms computed for this order elsewhere (see :meth:`keys`)."""
+        self._entity.update(keys)
+
     def entity(self, name: str) -> str | None:
         """The key of an entity of this order (``account``, ``ip``, ``address``...)."""
         value = self._entity.get(name, _MISS)

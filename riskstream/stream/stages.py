@@ -193,6 +193,7 @@ class Screen:
                 mark["links"].append(graph.entry(view))
                 if mark["upto"] is None or event.ts > mark["upto"]:
                     mark["upto"] = event.ts
+            plan["keys"] = view.keys()  # the decide stage need not key the entities again
             out.plans[partition_of(event.order_id, self.signal_partitions)].append(plan)
         out.graph = list(progress.values())
         return out
@@ -525,6 +526,7 @@ class Decide:
         for pending in pendings:
             assert pending.plan is not None
             view = engine.view(parse_order(pending.plan["order"]))
+            view.preset(pending.plan.get("keys", {}))
             if pending.cluster is not None:
                 view.cluster = ClusterSnapshot(view.event.account_id, view.event.ts, pending.cluster)
                 if view.cluster.id is not None:
