@@ -214,6 +214,7 @@ class GraphStep:
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}
         self.escalator: Escalator | None = None  # set by the engine, which knows the rules
+        self._kinds: dict[str, tuple[int, set[str]]] = {}  # account -> (cluster stamp, shared kinds)
 
     # ------------------------------------------------------------------ per order
     def nodes(self, view: OrderView) -> tuple[list[str], list | None]:
@@ -339,9 +340,20 @@ class GraphStep:
         return units, orders
 
     def shared_kinds(self, account: str) -> set[str]:
-        """Kinds of the entities ``account`` shares with another account (hubs excluded)."""
+        """Kinds of the entities ``account`` shares with another account (hubs excluded).
+
+        Asked for every member of a ring each time one of its orders is frozen,
+        so answers are kept until the account's stamp changes (:meth:`ClusterIndex.stamp`)."""
         index = self.index
-        return {node[: node.find(":")] for node in index.links_of(account) if index.sharing(node) > 1}
+        stamp = index.stamp(account)
+        known = self._kinds.get(account)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        kinds = index.shared_kinds(account)
+        if len(self._kinds) >= 100_000:
+            self._kinds.clear()
+        self._kinds[account] = (stamp, kinds)
+        return kinds
 
     def links_record(self, account: str) -> list[dict[str, Any]]:
         """The shared entities that put ``account`` in its cluster, for decision records."""

@@ -61,7 +61,7 @@ def cluster_id_of(founder: str) -> str:
 class _Account:
     """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
 
-    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder")
+    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp")
 
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
@@ -72,6 +72,7 @@ class _Account:
         self.bucket: int | None = None  # sweep bucket of the newest link
         self.members: list[_Account] | None = [self]
         self.founder: tuple[float, str] | None = (ts, account)
+        self.stamp = 0  # changes whenever the kinds of entity it shares may have changed
 
 
 class ClusterIndex:
@@ -108,6 +109,7 @@ class ClusterIndex:
         self._buckets: dict[int, list[_Account]] = {}  # time bucket -> accounts that linked then
         self._next_sweep = float("-inf")
         self._ids: dict[str, str] = {}
+        self._stamps = 0
 
     # ------------------------------------------------------------------ updates
     def link(self, account: str, nodes: Iterable[str], ts: float, born: float | None = None) -> list[Change]:
@@ -123,6 +125,7 @@ class ClusterIndex:
         if ts > self.watermark:
             self.advance(ts)
         me = self._accounts.get(account)
+        grown = False
         entities, hubs = self._entities, self.hubs
         for node in nodes:
             hub = hubs.get(node)
@@ -140,6 +143,7 @@ class ClusterIndex:
                     links[node] = ts  # a known link, refreshed
                 continue
             links[node] = ts
+            grown = True
             # An entity of one account holds the bare account id (most entities
             # are never shared); a shared one holds {account: None}, in link order.
             accounts = entities.get(node)
@@ -151,6 +155,7 @@ class ClusterIndex:
                     continue
                 first = accounts
                 accounts = entities[node] = {first: None, account: None}
+                self._restamp(self._accounts[first])  # it shares this entity now
             elif account in accounts:
                 continue
             else:
@@ -169,6 +174,8 @@ class ClusterIndex:
             if bucket != me.bucket:
                 me.bucket = bucket
                 self._file(me, bucket)
+            if grown:
+                self._restamp(me)
         return changes
 
     def hub_limit(self, node: str) -> int:
@@ -203,6 +210,7 @@ class ClusterIndex:
                 stale = [node for node, seen in me.links.items() if seen <= cut]
                 if not stale:
                     continue
+                self._restamp(me)
                 for node in stale:
                     del me.links[node]
                     accounts = entities.get(node)
@@ -214,7 +222,8 @@ class ClusterIndex:
                         continue
                     accounts.pop(me.id, None)  # type: ignore[union-attr]
                     if len(accounts) == 1:
-                        entities[node] = next(iter(accounts))
+                        entities[node] = last = next(iter(accounts))
+                        self._restamp(self._accounts[last])  # no longer shares it
                     elif not accounts:
                         del entities[node]
                 dropped += len(stale)
@@ -249,6 +258,19 @@ class ClusterIndex:
         """The account's live non-hub links: entity node -> last link time."""
         me = self._accounts.get(account)
         return dict(me.links) if me is not None else {}
+
+    def stamp(self, account: str) -> int:
+        """A number that changes whenever what :meth:`shared_kinds` answers for ``account`` may change."""
+        me = self._accounts.get(account)
+        return me.stamp if me is not None else 0
+
+    def shared_kinds(self, account: str) -> set[str]:
+        """Kinds of the non-hub entities ``account`` shares with another account (``"device"``...)."""
+        me = self._accounts.get(account)
+        if me is None:
+            return set()
+        entities = self._entities
+        return {node[: node.find(":")] for node in me.links if entities.get(node).__class__ is dict}
 
     def accounts_of(self, node: str) -> list[str]:
         """Accounts linked to a non-hub entity, in link order."""
@@ -346,6 +368,7 @@ class ClusterIndex:
         for account in accounts:
             me = self._accounts[account]
             first = min(first, me.links.pop(node, ts))
+            self._restamp(me)
             roots.append(_find(me))
         self.hubs[node] = Hub(node, first, ts, len(accounts), len(accounts))
         self._rebuild(roots)
@@ -375,6 +398,10 @@ class ClusterIndex:
                     if first != me.id:
                         self._union(me, accounts[first])
         self.rebuilds += 1
+
+    def _restamp(self, me: _Account) -> None:
+        self._stamps += 1
+        me.stamp = self._stamps
 
 
 def _find(me: _Account) -> _Account:

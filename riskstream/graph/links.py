@@ -45,6 +45,7 @@ class LinkSpotter:
         self._bucket_width = max(1.0, self.retention / 8)
         self._buckets: dict[int, list[str]] = {}
         self._next_sweep = float("-inf")
+        self.passed = 0  # links passed on so far
 
     def __len__(self) -> int:
         """Links remembered."""
@@ -74,6 +75,7 @@ class LinkSpotter:
             if seen is None or ts - seen >= refresh:
                 mine[node] = ts
                 out.append(node)
+        self.passed += len(out)
         if out and mine is not None:
             bucket = int(ts // self._bucket_width)
             if self._bucket.get(account) != bucket:

@@ -159,3 +159,27 @@ def test_same_ordered_input_same_clusters_and_ids_in_every_process():
         outputs.add(done.stdout)
     assert len(outputs) == 1
     assert "cl-" in outputs.pop()
+
+
+def test_cached_shared_kinds_follow_every_change_of_the_cluster():
+    """GraphStep keeps each account's shared kinds until its cluster's stamp changes;
+    with tiny hubs and a short retention (merges, hubs, sweeps, rebuilds all the time)
+    the kept answer always equals a fresh one."""
+    from riskstream.engine import DecisionEngine
+    from riskstream.events import parse_order
+    from riskstream.graph import ClusterIndex, LinkSpotter
+    from riskstream.rules import load_ruleset
+    from riskstream.simulate import simulate
+
+    engine = DecisionEngine(load_ruleset("rules"))
+    step = engine.graph
+    step.index = ClusterIndex(hub_accounts=4, hubs={"address": 3}, retention=2 * 3600.0)
+    step.spotter = LinkSpotter(2 * 3600.0)
+    checked = 0
+    for event in simulate(6000, seed=8):
+        view = engine.view(parse_order(event))
+        step.observe(view)
+        for member in view.cluster.members[:6]:
+            assert step.shared_kinds(member) == step.index.shared_kinds(member)
+            checked += 1
+    assert checked > 6000 and step.index.rebuilds > 20
