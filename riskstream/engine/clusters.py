@@ -254,7 +254,14 @@ class GraphStep:
         sale = view.sale
         flash = None
         if sale is not None and view.flash_items:
-            flash = [sale.id, sale.end.timestamp(), [i.sku for i in view.flash_items], [i.quantity for i in view.flash_items]]
+            end = self._sale_ends.get(sale.id)
+            if end is None:
+                end = sale.end.timestamp()
+            items = view.flash_items
+            if len(items) == 1:
+                flash = [sale.id, end, [items[0].sku], [items[0].quantity]]
+            else:
+                flash = [sale.id, end, [i.sku for i in items], [i.quantity for i in items]]
         if trigger is None:
             trigger = self.escalator is not None and self.escalator.could_escalate(view)
         return [event.order_id, event.account_id, event.ts, event.account_created_ts, spotted, signature, flash, trigger]

@@ -218,6 +218,7 @@ def create_app(
             if stage is None:  # not reached: this agent reads only the partition that made the stage
                 raise RuntimeError("links arrived for a graph stage this worker does not hold")
             out = stage.run(orjson.loads(event.value) for event in batch)
+            metrics.graph_waiting.set(stage.buffered)
             send = app.producer.send
             sent = [await send(signal_topic, None, value, partition, None, None)
                     for partition, items in out.items() for value in pack_keyed("clusters", items)]

@@ -116,6 +116,11 @@ class Metrics:
         self.orders_per_second = Gauge(
             "orders_per_second", f"Orders read per second over the last {rate_window:g} s.", namespace=ns, registry=reg
         )
+        self.graph_waiting = Gauge(
+            "graph_waiting_orders",
+            "Orders whose links wait in this worker's graph stage for every orders partition to pass their event time.",
+            namespace=ns, registry=reg,
+        )
         self.up = Gauge("up", "1 while the worker's metrics are being served.", namespace=ns, registry=reg)
         self.up.set(1)
         self.build = Info("build", "Worker build and identity.", namespace=ns, registry=reg)

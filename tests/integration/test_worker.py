@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def run(kafka_bootstrap, tmp_path_factory):
         decisions = read_all(kafka_bootstrap, topics.decisions, ORDERS)
         review = read_all(kafka_bootstrap, topics.review, 1, timeout=10)
         dead = read_all(kafka_bootstrap, topics.dlq, len(BAD), timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10) as reply:
+            metrics = reply.read().decode()
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -86,7 +89,7 @@ def run(kafka_bootstrap, tmp_path_factory):
         log.close()
     if len(decisions) < ORDERS:
         pytest.fail("worker log:\n" + (data_dir / "worker.log").read_text(errors="replace")[-3000:])
-    return events, decisions, review, dead
+    return events, decisions, review, dead, metrics
 
 
 def final(decisions) -> dict[str, dict]:
@@ -103,7 +106,7 @@ def final(decisions) -> dict[str, dict]:
 
 
 def test_every_order_gets_a_decision(run):
-    events, decisions, _, _ = run
+    events, decisions, _, _, _ = run
     decided = final(decisions)
     assert sorted(decided) == sorted(e["order_id"] for e in events)
     record = orjson.loads(decisions[0].value)
@@ -111,13 +114,13 @@ def test_every_order_gets_a_decision(run):
 
 
 def test_flagged_decisions_reach_the_review_queue(run):
-    _, decisions, review, _ = run
+    _, decisions, review, _, _ = run
     flagged = {r.key for r in decisions if orjson.loads(r.value)["action"] != "allow"}
     assert flagged and {r.key for r in review} == flagged
 
 
 def test_bad_events_reach_the_dead_letter_topic_with_their_reason(run):
-    _, _, _, dead = run
+    _, _, _, dead, _ = run
     assert sorted(r.value for r in dead) == sorted(BAD)
     headers = {r.value: dict(r.headers) for r in dead}
     assert headers[b""][ "reason"] == b"empty event"
@@ -128,7 +131,7 @@ def test_bad_events_reach_the_dead_letter_topic_with_their_reason(run):
 
 
 def test_live_decisions_agree_with_replay(run):
-    events, decisions, _, _ = run
+    events, decisions, _, _, _ = run
     offline = {o: d.action.label for o, d in replay_final(str(ROOT / "rules"), events).items()}
     live = {order: record["action"] for order, record in final(decisions).items()}
     differ = [o for o, a in offline.items() if live[o] != a]
@@ -136,3 +139,12 @@ def test_live_decisions_agree_with_replay(run):
     # The one known cause: orders of one key with the same event time (see same_time_ties).
     assert [o for o in differ if not same_time_ties(o, events)] == []
     assert len(differ) <= len(offline) * 0.001
+
+
+def test_metrics_show_the_graph_stage_drained(run):
+    """Once every order is decided, no order's links wait in the graph stage."""
+    *_, metrics = run
+    waiting = [line for line in metrics.splitlines() if line.startswith("riskstream_graph_waiting_orders ")]
+    assert waiting and float(waiting[0].split()[1]) == 0.0
+    decided = [line for line in metrics.splitlines() if line.startswith("riskstream_decisions_total")]
+    assert decided, metrics[:2000]
