@@ -102,11 +102,12 @@ class Escalator:
                 continue
             check = self.checks[reason.rule]
             gate = check.cluster_gate
+            via = gate.via if gate is not None else None
             members = []
             for member in facts.members:
                 kinds = facts.member_kinds(member)
                 # a member in the cluster only through kinds the rule does not trust is left alone
-                if gate is None or gate.via is None or gate.links_via(kinds) is not None:
+                if via is None or not via.isdisjoint(kinds):
                     members.append((member, sorted(kinds)))
             sale = view.sale.id if view.sale is not None else None
             out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
@@ -127,8 +128,7 @@ class Escalator:
             return out
         entry = _Recent(view.event.ts, view, decision)
         account = view.event.account_id
-        self._recent.setdefault(account, []).append(entry)
-        self._file(account, entry.ts)
+        self._keep(self._recent, account, entry, entry.ts)
         for trigger in self._triggers.get(account, ()):
             if trigger.ts > entry.ts:  # a trigger from later in event time, seen first
                 new = self._weigh(entry, trigger, account, decided_at)
@@ -146,8 +146,7 @@ class Escalator:
                     new = self._weigh(entry, trigger, member, decided_at)
                     if new is not None:
                         out.append(new)
-            self._triggers.setdefault(member, []).append(trigger)
-            self._file(member, trigger.ts)
+            self._keep(self._triggers, member, trigger, trigger.ts)
         return out
 
     def replace(self, decision: Decision) -> None:
@@ -190,6 +189,16 @@ class Escalator:
         entry.decision = new
         return new
 
+    def _keep(self, table: dict[str, list], account: str, item: Any, ts: float) -> None:
+        """Hold ``item`` for ``account``; an account is filed for sweeping once, by its first item
+        (the sweep files it again by the newest item it keeps)."""
+        held = table.get(account)
+        if held is None:
+            table[account] = [item]
+            self._file(account, ts)
+        else:
+            held.append(item)
+
     def _file(self, account: str, ts: float) -> None:
         bucket = int(ts // self._width)
         accounts = self._buckets.get(bucket)
@@ -211,6 +220,7 @@ class Escalator:
                     keep = [x for x in held if time_of(x) > cut]
                     if keep:
                         table[account] = keep
+                        self._file(account, max(map(time_of, keep)))
                     else:
                         del table[account]
 

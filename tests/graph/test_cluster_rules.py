@@ -180,3 +180,23 @@ def test_replay_writes_escalations_and_reports_final_decisions(tmp_path):
     assert report["orders"] == 4 and report["escalations"] == 2
     assert report["actions"] == {"allow": 1, "challenge": 0, "review": 0, "hold": 0, "freeze": 3}
     assert report["labels"]["blocked"] == {"precision": 1.0, "recall": 1.0, "count": 3}
+
+
+def test_escalation_state_is_forgotten_once_out_of_reach():
+    """Kept orders and triggers live for ``escalate_within`` of event time, no longer."""
+    from riskstream.engine import DecisionEngine
+    from riskstream.events import parse_order
+    from riskstream.rules import load_ruleset
+    from riskstream.simulate import simulate
+
+    engine = DecisionEngine(load_ruleset("rules"))
+    escalator = engine.graph.escalator
+    escalated = held = kept = 0
+    for event in simulate(6000, seed=21):
+        engine.decide(parse_order(event))
+        escalated += len(engine.take_escalations())
+        held, kept = max(held, len(escalator._triggers)), max(kept, escalator.size())
+    assert escalated and held > 10 and kept > 10 and len(escalator._triggers) < held  # swept as it went
+    engine.observe(engine.watermark + escalator.within + 2 * 3600)
+    engine.sweep()
+    assert escalator.size() == 0 and not escalator._triggers and not escalator._buckets
