@@ -61,15 +61,7 @@ class ClusterFacts:
     def new_share(self, view: OrderView) -> float:
         """Share of members younger than ``graph.new_account_age`` at this order."""
         if self._new_share is None:
-            step = self._step
-            young = step.settings.new_account_age
-            if self.size == 1:
-                age = view.account_age
-                self._new_share = 1.0 if age is not None and age < young else 0.0
-            else:
-                since = self.ts - young
-                new = sum(1 for created in step.index.members_born(self.account) if created is not None and created > since)
-                self._new_share = new / self.size
+            self._new_share = self._step.new_share(self.account, self.ts, view.event.account_created_ts, self.size)
         return self._new_share
 
     def flash(self, view: OrderView) -> tuple[int, int]:
@@ -254,14 +246,8 @@ class GraphStep:
         sale = view.sale
         flash = None
         if sale is not None and view.flash_items:
-            end = self._sale_ends.get(sale.id)
-            if end is None:
-                end = sale.end.timestamp()
             items = view.flash_items
-            if len(items) == 1:
-                flash = [sale.id, end, [items[0].sku], [items[0].quantity]]
-            else:
-                flash = [sale.id, end, [i.sku for i in items], [i.quantity for i in items]]
+            flash = [sale.id, sale.end.timestamp(), [i.sku for i in items], [i.quantity for i in items]]
         if trigger is None:
             trigger = self.escalator is not None and self.escalator.could_escalate(view)
         return [event.order_id, event.account_id, event.ts, event.account_created_ts, spotted, signature, flash, trigger]
@@ -312,23 +298,25 @@ class GraphStep:
         ``[id, size, new share, flash units, flash orders, shared kinds, links, members]``;
         members (each with the kinds it shares) only when a forcing rule could select the order."""
         _, account, ts, born, _, _, flash, trigger = entry
-        young = self.settings.new_account_age
-        if found is None:
-            share = 1.0 if born is not None and ts - born < young else 0.0
-            members = [account]
-            cluster_id, size = None, 1
-        else:
-            cluster_id, size = found
-            since = ts - young
-            share = sum(1 for b in self.index.members_born(account) if b is not None and b > since) / size
-            members = self.index.members(account)
+        cluster_id, size = found if found is not None else (None, 1)
+        share = self.new_share(account, ts, born, size)
+        if cluster_id is None:
+            units, orders = self.cluster_flash([account], flash[0], flash[2]) if flash is not None else (0, 0)
+            return [None, 1, share, units, orders, [], [], None]
+        members = self.index.members(account)
         units, orders = self.cluster_flash(members, flash[0], flash[2]) if flash is not None else (0, 0)
-        details = None
-        if trigger and cluster_id is not None:
-            details = [[m, sorted(self.shared_kinds(m))] for m in members]
-        kinds = sorted(self.shared_kinds(account)) if cluster_id is not None else []
-        links = self.links_record(account) if cluster_id is not None else []
-        return [cluster_id, size, share, units, orders, kinds, links, details]
+        details = [[m, sorted(self.shared_kinds(m))] for m in members] if trigger else None
+        kinds = sorted(self.shared_kinds(account))
+        return [cluster_id, size, share, units, orders, kinds, self.links_record(account), details]
+
+    def new_share(self, account: str, ts: float, born: float | None, size: int) -> float:
+        """Share of the cluster's members younger than ``graph.new_account_age`` at ``ts``
+        (alone, the account's own age decides)."""
+        young = self.settings.new_account_age
+        if size == 1:
+            return 1.0 if born is not None and ts - born < young else 0.0
+        since = ts - young
+        return sum(1 for b in self.index.members_born(account) if b is not None and b > since) / size
 
     def cluster_flash(self, members: list[str], sale: str, skus: list[str]) -> tuple[int, int]:
         """``(units, orders)`` of the SKUs bought by ``members`` in ``sale`` (max over the SKUs)."""

@@ -131,12 +131,7 @@ class DecisionEngine:
 
     def decide(self, event: OrderEvent) -> Decision:
         """Count the order and decide it.  Call once per order id (see :meth:`seen`)."""
-        self._remember(event.order_id, event.ts)
-        self.observe(event.ts)
-        view = self.view(event)
-        if self.graph is not None:
-            self.graph.observe(view)
-        return self.conclude(view, [t.touch(view) for t in self.trackers])
+        return self.conclude(*self.count(event))
 
     def escalate(self, trigger: Trigger) -> None:
         """Weigh the orders this engine keeps against a trigger made elsewhere (the stream's

@@ -2,8 +2,8 @@
 
 A decision whose reasons include a cluster rule with a forced outcome is a
 :class:`Trigger`: the cluster, the rule, the trigger order's time and the
-cluster's members (those the rule trusts, each with the links that put it in
-the cluster).  Every *earlier* order of those members within
+cluster's members (those the rule trusts, each with the kinds of entity that
+put it in the cluster).  Every *earlier* order of those members within
 ``escalate_within`` that the rule's ``match`` selects and that is weaker than
 the outcome gets a new decision record, one revision higher, carrying the rule
 as a reason with ``escalated_by``.  Each order is weighed once per rule.
@@ -14,7 +14,7 @@ a trigger is published to every decide partition and each escalates its own
 orders; a trigger may arrive before one of those earlier orders is decided
 (its signals still travelling), so triggers are kept for ``escalate_within``
 and a member's order decided later is weighed against them too
-(:meth:`Escalator.catch_up`).  In replay, where orders are decided in input
+(:meth:`Escalator.decided`).  In replay, where orders are decided in input
 order, that catching up only ever finds out-of-order input.
 """
 
@@ -41,20 +41,20 @@ class Trigger:
     ts: float  # that order's event time
     sale: str | None
     reason: Reason
-    members: list[tuple[str, list[str]]]  # (account, kinds of the entities it shares in the cluster)
+    members: dict[str, list[str]]  # account -> kinds of the entities it shares in the cluster
 
     def to_wire(self) -> list:
         r = self.reason
         reason = [r.rule, r.kind, r.value, r.threshold, r.window, r.key, r.score, int(r.outcome) if r.outcome is not None else None,
                   r.shadow]
-        return [self.cluster, self.size, self.rule, self.by, self.ts, self.sale, reason, self.members]
+        return [self.cluster, self.size, self.rule, self.by, self.ts, self.sale, reason, list(self.members.items())]
 
     @classmethod
     def from_wire(cls, data: list) -> "Trigger":
         cluster, size, rule, by, ts, sale, r, members = data
         outcome = Outcome(r[7]) if r[7] is not None else None
         reason = Reason(r[0], r[1], r[2], r[3], r[4], r[5], r[6], outcome, r[8])
-        return cls(cluster, size, rule, by, ts, sale, reason, [(m, kinds) for m, kinds in members])
+        return cls(cluster, size, rule, by, ts, sale, reason, dict(members))
 
 
 class _Recent:
@@ -103,12 +103,12 @@ class Escalator:
             check = self.checks[reason.rule]
             gate = check.cluster_gate
             via = gate.via if gate is not None else None
-            members = []
+            members = {}
             for member in facts.members:
                 kinds = facts.member_kinds(member)
                 # a member in the cluster only through kinds the rule does not trust is left alone
                 if via is None or not via.isdisjoint(kinds):
-                    members.append((member, sorted(kinds)))
+                    members[member] = sorted(kinds)
             sale = view.sale.id if view.sale is not None else None
             out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
         return out
@@ -131,7 +131,7 @@ class Escalator:
         self._keep(self._recent, account, entry, entry.ts)
         for trigger in self._triggers.get(account, ()):
             if trigger.ts > entry.ts:  # a trigger from later in event time, seen first
-                new = self._weigh(entry, trigger, account, decided_at)
+                new = self._weigh(entry, trigger, trigger.members[account], decided_at)
                 if new is not None:
                     out.append(new)
         return out
@@ -140,10 +140,10 @@ class Escalator:
         """Escalate the earlier orders of the trigger's members; keep the trigger for orders decided later."""
         out = []
         cut = trigger.ts - self.within
-        for member, _ in trigger.members:
+        for member, kinds in trigger.members.items():
             for entry in self._recent.get(member, ()):
                 if cut < entry.ts <= trigger.ts and entry.decision.order_id != trigger.by:
-                    new = self._weigh(entry, trigger, member, decided_at)
+                    new = self._weigh(entry, trigger, kinds, decided_at)
                     if new is not None:
                         out.append(new)
             self._keep(self._triggers, member, trigger, trigger.ts)
@@ -155,7 +155,7 @@ class Escalator:
             if entry.decision.order_id == decision.order_id:
                 entry.decision = decision
 
-    def _weigh(self, entry: _Recent, trigger: Trigger, member: str, decided_at: str) -> Decision | None:
+    def _weigh(self, entry: _Recent, trigger: Trigger, kinds: list[str], decided_at: str) -> Decision | None:
         if trigger.rule in entry.considered or entry.ts <= trigger.ts - self.within:
             return None
         entry.considered.append(trigger.rule)
@@ -176,7 +176,6 @@ class Escalator:
                        reason.score, reason.outcome, reason.shadow)
         reasons = [*old.reasons, added]
         action, score = self.policy_action(reasons)
-        kinds = next(k for m, k in trigger.members if m == member)
         # Which kinds of entity tie the account to the ring (the trigger's own record lists the entities).
         record = {"id": trigger.cluster, "size": trigger.size, "links": [{"kind": kind} for kind in kinds]}
         new = Decision(
@@ -213,27 +212,19 @@ class Escalator:
         width = self._width
         for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
             for account in self._buckets.pop(bucket):
-                for table, time_of in ((self._recent, _entry_ts), (self._triggers, _trigger_ts)):
+                for table in (self._recent, self._triggers):
                     held = table.get(account)
                     if held is None:
                         continue
-                    keep = [x for x in held if time_of(x) > cut]
+                    keep = [x for x in held if x.ts > cut]
                     if keep:
                         table[account] = keep
-                        self._file(account, max(map(time_of, keep)))
+                        self._file(account, max(x.ts for x in keep))
                     else:
                         del table[account]
 
     def size(self) -> int:
         return sum(len(v) for v in self._recent.values())
-
-
-def _entry_ts(entry: _Recent) -> float:
-    return entry.ts
-
-
-def _trigger_ts(trigger: Trigger) -> float:
-    return trigger.ts
 
 
 def escalated_reasons(decision: Decision) -> list[Reason]:

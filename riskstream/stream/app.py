@@ -120,14 +120,13 @@ def create_app(
     entities = Entities(engines[1], n)
     decide = Decide(engines[2], scoring=scoring)
 
-    def read_signals(values) -> tuple[list, list, list, list]:
-        """Plans, signals, clusters and escalation triggers of a batch of risk-signals messages."""
+    def read_signals(messages: list[dict]) -> tuple[list, list, list, list]:
+        """Plans, signals, clusters and escalation triggers of a batch of decoded risk-signals messages."""
         plans: list = []
         found: list = []
         clusters: list = []
         triggers: list = []
-        for value in values:
-            message = orjson.loads(value)
+        for message in messages:
             plans.extend(message.get("plans", ()))
             found.extend(message.get("signals", ()))
             clusters.extend(message.get("clusters", ()))
@@ -135,7 +134,7 @@ def create_app(
         return plans, found, clusters, triggers
 
     def restore_signals(values: list[bytes]) -> None:
-        decide.run(*read_signals(values))
+        decide.run(*read_signals([orjson.loads(v) for v in values]))
         decide.take_triggers()  # published before the restart
 
     def restore_graph(values: list[bytes]) -> None:
@@ -144,8 +143,8 @@ def create_app(
 
     restorers = {
         topics.orders: screen.restore,
-        touches.get_topic_name(): lambda values: entities.restore(t for v in values for t in orjson.loads(v)),
-        signals.get_topic_name(): restore_signals,
+        touch_topic: lambda values: entities.restore(t for v in values for t in orjson.loads(v)),
+        signal_topic: restore_signals,
         graph_topic: restore_graph,
     }
 
@@ -199,15 +198,16 @@ def create_app(
             for dead in out.dead:
                 metrics.observe_dead(dead.field)
                 sent.append(await dlq.send(value=dead.raw, headers=dead.headers(topics.orders)))
+            send = app.producer.send  # straight to the producer, as the other agents do
             for partition, items in out.touches.items():
                 for value in pack(items):
-                    sent.append(await touches.send(value=value, partition=partition))
+                    sent.append(await send(touch_topic, None, value, partition, None, None))
             for partition, items in out.plans.items():
                 for value in pack_keyed("plans", items, sent=time.time()):
-                    sent.append(await signals.send(value=value, partition=partition))
+                    sent.append(await send(signal_topic, None, value, partition, None, None))
             for mark in out.graph:
                 for value in pack_progress(mark):
-                    sent.append(await app.producer.send(graph_topic, None, value, 0, None, None))
+                    sent.append(await send(graph_topic, None, value, 0, None, None))
             await delivered(sent)
 
     @app.agent(links, concurrency=1)
@@ -265,12 +265,12 @@ def create_app(
     async def decide_orders(stream):
         async for batch in stream.take_events(64, within=WITHIN):
             await ready.wait()
-            for event in batch:
-                message = orjson.loads(event.value)
+            messages = [orjson.loads(event.value) for event in batch]
+            for message in messages:
                 for plan in message.get("plans", ()):
                     origins.note(plan["order"]["order_id"], message["sent"])
             sent = []
-            decided = decide.run(*read_signals(event.value for event in batch))
+            decided = decide.run(*read_signals(messages))
             # One record per decision: straight to the producer (keyed, so the
             # client's partitioner places it), not through Faust's topic layer,
             # whose per-message bookkeeping costs more than the send itself.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable, Iterable
+from typing import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaAdminClient
@@ -83,6 +83,3 @@ def committed_offsets(bootstrap: str, group_id: str, client_options: dict) -> di
     finally:
         admin.close()
     return {(tp.topic, tp.partition): meta.offset for tp, meta in found.items() if meta.offset >= 0}
-
-
-Restore = Callable[[Iterable[TopicPartition]], Awaitable[dict[str, int]]]

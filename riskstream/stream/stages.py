@@ -142,7 +142,6 @@ class Screen:
                     "use a purchase_limit per person, or key the window by account")
         self._first_time = OrderIds(engine.dedup_horizon).first_time
 
-
     def restore(self, messages: Iterable[bytes | None]) -> None:
         """Remember the order ids screened before a restart."""
         for raw in messages:
@@ -404,7 +403,6 @@ class GraphStage:
         return out
 
 
-
 @dataclass
 class _Pending:
     plan: dict | None = None
@@ -552,10 +550,6 @@ def _grown(before: list | None, after: list) -> list:
     if before is None:
         return list(after)
     return [max(a, b) for a, b in zip(before, after)]
-
-
-def encode(value: Any) -> bytes:
-    return orjson.dumps(value)
 
 
 MAX_MESSAGE = 256 * 1024  # bytes of items per message, well under the brokers' and clients' 1 MB

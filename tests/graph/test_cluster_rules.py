@@ -192,8 +192,8 @@ def test_escalation_state_is_forgotten_once_out_of_reach():
     engine = DecisionEngine(load_ruleset("rules"))
     escalator = engine.graph.escalator
     escalated = held = kept = 0
-    for event in simulate(6000, seed=21):
-        engine.decide(parse_order(event))
+    for order in simulate(6000, seed=21):
+        engine.decide(parse_order(order))
         escalated += len(engine.take_escalations())
         held, kept = max(held, len(escalator._triggers)), max(kept, escalator.size())
     assert escalated and held > 10 and kept > 10 and len(escalator._triggers) < held  # swept as it went
