@@ -1,15 +1,17 @@
 """Backtest: the same history through a new and a baseline rule set, side by side.
 
 Both engines see every order in the same order, so the only difference
-between their decisions is the rules.  The comparison shows how outcomes move
+between their decisions is the rules.  Orders are compared by their final
+decision (the last revision, after any escalation), as replay reports them.  The comparison shows how outcomes move
 (a baseline -> new matrix), which rules hit more or less often, the orders
 whose action changed, and, with labels, the metrics of both.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import tee
 from typing import Any, Iterable
 
 from .decisions import OUTCOME_LABELS, Decision
@@ -61,48 +63,103 @@ def backtest(
     max_changes: int = MAX_CHANGES,
     scoring: tuple[Any, Any] = (None, None),
 ) -> Comparison:
-    """Decide every record with both engines and compare.
+    """Decide every record with both engines and compare their final decisions.
 
+    Each engine runs the replay path (:func:`~riskstream.replay.decide_records`)
+    over the same records, side by side.  With a graph, a decision may be
+    escalated later (a new revision), so an order is compared once neither
+    engine can revise it any more: the last revision counts, as in replay.
     ``scoring``: the anomaly model on the new and on the baseline engine
     (:class:`~riskstream.model.Scoring` each, or None for rules alone)."""
     reports = [ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=e.version) for e in (new, baseline)]
     comparison = Comparison(new=reports[0], baseline=reports[1])
-    base_report = reports[1]
     new_scoring, base_scoring = scoring
-    for data, decision in decide_records(new, records, reports[0], label_field, scoring=new_scoring):
-        if data is None:
-            continue  # an escalation of an earlier order: counted in the report, not compared here
-        before = _decide_baseline(baseline, data, base_report, label_field, base_scoring)
-        comparison.moves[before.action.label, decision.action.label] += 1
-        hits_new, hits_old = _hits(decision), _hits(before)
-        for rule in hits_new | hits_old:
-            counts = comparison.rule_hits.setdefault(rule, Counter())
-            counts["new"] += rule in hits_new
-            counts["baseline"] += rule in hits_old
-        if before.action != decision.action:
-            comparison.changed += 1
-            if len(comparison.changes) < max_changes:
-                comparison.changes.append(
-                    {
-                        "order_id": decision.order_id,
-                        "account_id": decision.account_id,
-                        "baseline": before.action.label,
-                        "new": decision.action.label,
-                        "rules_added": sorted(hits_new - hits_old),
-                        "rules_removed": sorted(hits_old - hits_new),
-                        **({"label": data.get(label_field)} if label_field else {}),
-                    }
-                )
-    base_report.invalid = reports[0].invalid
+    mine, theirs = tee(records)  # both engines read the same records; tee holds only the gap between them
+    sides = (decide_records(new, mine, reports[0], label_field, scoring=new_scoring),
+             decide_records(baseline, theirs, reports[1], label_field, scoring=base_scoring))
+    reach = max((e.graph.within for e in (new, baseline) if e.graph is not None), default=None)
+    pending = _Pending(reach)
+    while True:
+        first = _next_order(sides[0], pending, 0)
+        second = _next_order(sides[1], pending, 1)
+        if first is None or second is None:
+            if first is not None or second is not None:
+                raise RuntimeError("the two engines saw different orders")  # both parse the same records
+            break
+        (data, decision), (_, before) = first, second
+        if decision.order_id != before.order_id:
+            raise RuntimeError(f"the engines are out of step: {decision.order_id} vs {before.order_id}")
+        label = data.get(label_field) if label_field else None
+        for entry in pending.add(max(new.watermark, baseline.watermark), decision, before, label):
+            _compare(comparison, *entry, label_field, max_changes)
+    for entry in pending.drain():
+        _compare(comparison, *entry, label_field, max_changes)
     return comparison
 
 
-def _decide_baseline(engine: DecisionEngine, data: dict, report: ReplayReport, label_field: str | None,
-                     scoring: Any = None) -> Decision:
-    # The new engine already validated and de-duplicated this order.  With the
-    # model, the baseline scores one order at a time: the same scores as a batch.
-    decided = decide_records(engine, [("", data)], report, label_field, scoring=scoring)
-    decision = next(decided)[1]
-    for _ in decided:  # let the report count the escalations this order caused
-        pass
-    return decision
+def _next_order(decisions, pending: _Pending, side: int):
+    """The next ``(event mapping, decision)`` of an order, applying the escalations met on the way; None at the end."""
+    for data, decision in decisions:
+        if data is None:
+            pending.revise(side, decision)
+            continue
+        return data, decision
+    return None
+
+
+class _Pending:
+    """Orders either engine may still escalate: order id -> [new decision, baseline decision, label],
+    released (oldest first) once event time has left them ``reach`` seconds behind, with a margin."""
+
+    def __init__(self, reach: float | None):
+        self.reach = reach
+        self.entries: dict[str, list] = {}
+        self.times: deque[tuple[float, str]] = deque()
+
+    def add(self, ts: float, decision: Decision, before: Decision, label: Any) -> list[list]:
+        if self.reach is None:
+            return [[decision, before, label]]  # no graph: nothing is revised later
+        self.entries[decision.order_id] = [decision, before, label]
+        self.times.append((ts, decision.order_id))
+        cut = ts - self.reach - 3600.0  # orders arrive roughly in time order; keep a margin
+        out = []
+        while self.times and self.times[0][0] < cut:
+            entry = self.entries.pop(self.times.popleft()[1], None)
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def revise(self, side: int, decision: Decision) -> None:
+        entry = self.entries.get(decision.order_id)
+        if entry is not None:
+            entry[side] = decision
+
+    def drain(self) -> list[list]:
+        out = [self.entries[order_id] for _, order_id in self.times if order_id in self.entries]
+        self.entries.clear()
+        self.times.clear()
+        return out
+
+
+def _compare(comparison: Comparison, decision: Decision, before: Decision, label: Any, label_field: str | None,
+             max_changes: int) -> None:
+    comparison.moves[before.action.label, decision.action.label] += 1
+    hits_new, hits_old = _hits(decision), _hits(before)
+    for rule in hits_new | hits_old:
+        counts = comparison.rule_hits.setdefault(rule, Counter())
+        counts["new"] += rule in hits_new
+        counts["baseline"] += rule in hits_old
+    if before.action != decision.action:
+        comparison.changed += 1
+        if len(comparison.changes) < max_changes:
+            comparison.changes.append(
+                {
+                    "order_id": decision.order_id,
+                    "account_id": decision.account_id,
+                    "baseline": before.action.label,
+                    "new": decision.action.label,
+                    "rules_added": sorted(hits_new - hits_old),
+                    "rules_removed": sorted(hits_old - hits_new),
+                    **({"label": label} if label_field else {}),
+                }
+            )

@@ -1,6 +1,7 @@
 """The offline driver and its commands: replay, backtest, rules check/schema."""
 
 import json
+from pathlib import Path
 
 import orjson
 import pytest
@@ -9,6 +10,8 @@ from click.testing import CliRunner
 from riskstream.cli import main
 from riskstream.metrics import average_precision, parse_label
 from riskstream.testing import make_order
+
+RULES_SHIPPED = Path(__file__).resolve().parents[1] / "rules"
 
 RULES = """
 ruleset: {version: test, thresholds: {review: 40, hold: 70}}
@@ -144,3 +147,26 @@ def test_labels_and_average_precision():
     # sklearn.metrics.average_precision_score gives 0.7555... for these
     assert average_precision(labels, scores) == pytest.approx(1 / 3 * (1 + 2 / 3 + 3 / 5))
     assert average_precision(np.array([0, 0]), np.array([1.0, 2.0])) == 0.0
+
+
+def test_backtest_compares_final_decisions_after_escalation(tmp_path):
+    """The shipped rules against themselves: nothing changes, and both sides report what replay
+    reports, escalations included (a ring's earlier orders are frozen by a later revision)."""
+    from riskstream.simulate import write_jsonl as simulate_to
+
+    source = tmp_path / "o.jsonl"
+    simulate_to(source, 4000, seed=3)
+    assert run("replay", source, "--rules", RULES_SHIPPED, "--label-field", "label",
+               "--report", tmp_path / "replay.json").exit_code == 0
+    replayed = json.loads((tmp_path / "replay.json").read_text())
+    assert replayed.get("escalations", 0) > 0
+    result = run("backtest", source, "--rules", RULES_SHIPPED, "--baseline", RULES_SHIPPED, "--label-field", "label",
+                 "--report", tmp_path / "cmp.json")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cmp.json").read_text())
+    assert data["changed"] == 0 and data["orders"] == replayed["orders"]
+    for side in ("new", "baseline"):
+        assert data[side]["actions"] == replayed["actions"]
+        assert data[side]["labels"] == replayed["labels"]
+    assert sum(m["orders"] for m in data["moves"]) == replayed["orders"]
+    assert all(m["baseline"] == m["new"] for m in data["moves"])
