@@ -352,17 +352,21 @@ def bench_memory(orders: int, days: int, rules: str | None) -> None:
 @bench.command("graph")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--rules", type=click.Path(exists=True), help="a rule set with a graph [default: ./rules or bundled]")
-@click.option("--repeat", type=int, default=3, show_default=True, help="alternating off/on runs; the best of each counts")
+@click.option("--repeat", type=click.IntRange(1), default=3, show_default=True,
+              help="side-by-side off/on runs; the median ratio counts")
+@click.option("--chunk", type=click.IntRange(1), default=250, show_default=True,
+              help="orders each side replays before the other takes its turn")
 @click.option("--hub-accounts", type=int, default=100_000, show_default=True, help="accounts sharing the hub IP")
 @click.option("--hub-rate", type=float, default=20.0, show_default=True, help="hub-stream orders per second of event time")
 @click.option("--hub-retention", type=float, default=1800.0, show_default=True, help="link retention (seconds) in the hub stream")
-def bench_graph(input_path: str, rules: str | None, repeat: int, hub_accounts: int, hub_rate: float, hub_retention: float) -> None:
+def bench_graph(input_path: str, rules: str | None, repeat: int, chunk: int, hub_accounts: int, hub_rate: float,
+                hub_retention: float) -> None:
     """Replay speed with the graph on and off (and their ratio), the graph step's µs per order,
     and a hub stream (one IP shared by many accounts) showing speed and size over time."""
     from .benchmarks import bench_graph as run
 
     try:
-        result = run(input_path, rules, repeat, hub_accounts, hub_rate, hub_retention)
+        result = run(input_path, rules, repeat, hub_accounts, hub_rate, hub_retention, chunk)
     except ValueError as exc:
         raise click.ClickException(str(exc))
     click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -77,9 +77,9 @@ class ClusterFacts:
         """Kinds of the entities the account shares with another member."""
         return self._step.shared_kinds(self.account)
 
-    def member_kinds(self, member: str) -> set[str]:
-        """Kinds of the entities ``member`` shares with another account."""
-        return self._step.shared_kinds(member)
+    def kinds_by_member(self) -> dict[str, list[str]]:
+        """Each member, oldest first, with the kinds of the entities it shares with another account (sorted)."""
+        return self._step.kinds_by_member(self.account)
 
     def record(self) -> dict[str, Any]:
         """The decision record's ``cluster``: its id, size and the links that put the account in it."""
@@ -99,7 +99,7 @@ class ClusterSnapshot:
         self.id, self.size, self._new_share, units, orders, kinds, self._links, details = data
         self._flash = (units, orders)
         self._kinds = set(kinds)
-        self._members: dict[str, set[str]] | None = None if details is None else {m: set(k) for m, k in details}
+        self._members: dict[str, list[str]] | None = None if details is None else dict(details)
 
     @property
     def members(self) -> list[str]:
@@ -118,10 +118,10 @@ class ClusterSnapshot:
     def shared_kinds(self) -> set[str]:
         return self._kinds
 
-    def member_kinds(self, member: str) -> set[str]:
+    def kinds_by_member(self) -> dict[str, list[str]]:
         if self._members is None:
             raise LookupError("the graph stage sent no members for this order")
-        return self._members[member]
+        return self._members
 
     def record(self) -> dict[str, Any]:
         return {"id": self.id, "size": self.size, "links": self._links}
@@ -198,15 +198,17 @@ class GraphStep:
         self.matcher = (AddressMatcher(similarity=fuzzy.similarity, guard=fuzzy.guard, retention=settings.retention)
                         if fuzzy is not None else None)
         self.kinds = tuple(settings.links)
-        self._prefixes = tuple((kind, kind + ":") for kind in self.kinds)
+        # (kind, node prefix, keyed plainly: not an address, which may be matched fuzzily, nor an IP, which may be bad)
+        self._prefixes = tuple((kind, kind + ":", kind not in ("address", "ip", "ip_prefix")) for kind in self.kinds)
         self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
         # Both drivers pass on only new links (and refreshes), so links age alike offline and online.
         self.spotter = LinkSpotter(settings.retention)
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
-        self._sale_ends: dict[str, float] = {}
+        self._sale_ends: dict[str, float] = {}  # sales with flash tallies -> their end
+        self._ends: dict[str, float] = {}  # sale id -> end (epoch seconds), for entries
         self.escalator: Escalator | None = None  # set by the engine, which knows the rules
-        self._kinds: dict[str, tuple[int, set[str]]] = {}  # account -> (cluster stamp, shared kinds)
+        self._kinds: dict[str, tuple[int, set[str], list[str]]] = {}  # account -> (stamp, shared kinds, sorted)
 
     # ------------------------------------------------------------------ per order
     def nodes(self, view: OrderView) -> tuple[list[str], list | None]:
@@ -216,21 +218,21 @@ class GraphStep:
         out = []
         signature = None
         entity = view.entity
-        for kind, prefix in self._prefixes:
-            if kind == "address":
+        for kind, prefix, plain in self._prefixes:
+            if plain:
+                key = entity(kind)
+            elif kind == "address":
                 key = entity("address")
                 if key is not None and self.matcher is not None:
                     sig = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
                     if sig is not None:
                         signature = sig.to_data()
                         continue
-            elif kind == "ip" or kind == "ip_prefix":
+            else:  # ip, ip_prefix: an unreadable IP links nothing
                 try:
                     key = entity(kind)
                 except EventError:
                     continue
-            else:
-                key = entity(kind)
             if key is not None:
                 out.append(prefix + key)
         return out, signature
@@ -247,7 +249,10 @@ class GraphStep:
         flash = None
         if sale is not None and view.flash_items:
             items = view.flash_items
-            flash = [sale.id, sale.end.timestamp(), [i.sku for i in items], [i.quantity for i in items]]
+            end = self._ends.get(sale.id)
+            if end is None:
+                end = self._ends[sale.id] = sale.end.timestamp()
+            flash = [sale.id, end, [i.sku for i in items], [i.quantity for i in items]]
         if trigger is None:
             trigger = self.escalator is not None and self.escalator.could_escalate(view)
         return [event.order_id, event.account_id, event.ts, event.account_created_ts, spotted, signature, flash, trigger]
@@ -305,7 +310,7 @@ class GraphStep:
             return [None, 1, share, units, orders, [], [], None]
         members = self.index.members(account)
         units, orders = self.cluster_flash(members, flash[0], flash[2]) if flash is not None else (0, 0)
-        details = [[m, sorted(self.shared_kinds(m))] for m in members] if trigger else None
+        details = list(self.kinds_by_member(account).items()) if trigger else None
         kinds = sorted(self.shared_kinds(account))
         return [cluster_id, size, share, units, orders, kinds, self.links_record(account), details]
 
@@ -339,16 +344,30 @@ class GraphStep:
 
         Asked for every member of a ring each time one of its orders is frozen,
         so answers are kept until the account's stamp changes (:meth:`ClusterIndex.stamp`)."""
-        index = self.index
-        stamp = index.stamp(account)
+        stamp = self.index.stamp(account)
         known = self._kinds.get(account)
-        if known is not None and known[0] == stamp:
-            return known[1]
-        kinds = index.shared_kinds(account)
+        if known is None or known[0] != stamp:
+            known = self._learn_kinds(account, stamp)
+        return known[1]
+
+    def kinds_by_member(self, account: str) -> dict[str, list[str]]:
+        """Each member of ``account``'s cluster, oldest first, with :meth:`shared_kinds` sorted
+        (what a trigger names; asked for the whole ring each time one of its orders is frozen)."""
+        cache = self._kinds
+        out = {}
+        for member, stamp in self.index.member_stamps(account):
+            known = cache.get(member)
+            if known is None or known[0] != stamp:
+                known = self._learn_kinds(member, stamp)
+            out[member] = known[2]
+        return out
+
+    def _learn_kinds(self, account: str, stamp: int) -> tuple[int, set[str], list[str]]:
+        kinds = self.index.shared_kinds(account)
         if len(self._kinds) >= 100_000:
             self._kinds.clear()
-        self._kinds[account] = (stamp, kinds)
-        return kinds
+        known = self._kinds[account] = (stamp, kinds, sorted(kinds))
+        return known
 
     def links_record(self, account: str) -> list[dict[str, Any]]:
         """The shared entities that put ``account`` in its cluster, for decision records."""

@@ -103,12 +103,12 @@ class Escalator:
             check = self.checks[reason.rule]
             gate = check.cluster_gate
             via = gate.via if gate is not None else None
-            members = {}
-            for member in facts.members:
-                kinds = facts.member_kinds(member)
-                # a member in the cluster only through kinds the rule does not trust is left alone
-                if via is None or not via.isdisjoint(kinds):
-                    members[member] = sorted(kinds)
+            kinds_by_member = facts.kinds_by_member()
+            if via is None:
+                members = dict(kinds_by_member)
+            else:  # a member in the cluster only through kinds the rule does not trust is left alone
+                isdisjoint = via.isdisjoint
+                members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
             sale = view.sale.id if view.sale is not None else None
             out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
         return out
@@ -139,14 +139,23 @@ class Escalator:
     def apply(self, trigger: Trigger, decided_at: str) -> list[Decision]:
         """Escalate the earlier orders of the trigger's members; keep the trigger for orders decided later."""
         out = []
-        cut = trigger.ts - self.within
+        ts, by, rule = trigger.ts, trigger.by, trigger.rule
+        cut = ts - self.within
+        recent, kept = self._recent, self._triggers
         for member, kinds in trigger.members.items():
-            for entry in self._recent.get(member, ()):
-                if cut < entry.ts <= trigger.ts and entry.decision.order_id != trigger.by:
-                    new = self._weigh(entry, trigger, kinds, decided_at)
-                    if new is not None:
-                        out.append(new)
-            self._keep(self._triggers, member, trigger, trigger.ts)
+            entries = recent.get(member)
+            if entries is not None:
+                for entry in entries:
+                    if cut < entry.ts <= ts and rule not in entry.considered and entry.decision.order_id != by:
+                        new = self._weigh(entry, trigger, kinds, decided_at)
+                        if new is not None:
+                            out.append(new)
+            held = kept.get(member)  # _keep(), inlined: a ring's every frozen order lands here once per member
+            if held is None:
+                kept[member] = [trigger]
+                self._file(member, ts)
+            else:
+                held.append(trigger)
         return out
 
     def replace(self, decision: Decision) -> None:

@@ -122,8 +122,10 @@ class ClusterIndex:
         Returns the changes this made (see :data:`Change`).
         """
         changes: list[Change] = []
-        if ts > self.watermark:
-            self.advance(ts)
+        if ts > self.watermark:  # advance(), inlined: it runs for nearly every order
+            self.watermark = ts
+            if ts >= self._next_sweep:
+                self.sweep()
         me = self._accounts.get(account)
         grown = False
         entities, hubs = self._entities, self.hubs
@@ -175,7 +177,8 @@ class ClusterIndex:
                 me.bucket = bucket
                 self._file(me, bucket)
             if grown:
-                self._restamp(me)
+                self._stamps += 1  # _restamp(), inlined
+                me.stamp = self._stamps
         return changes
 
     def hub_limit(self, node: str) -> int:
@@ -263,6 +266,13 @@ class ClusterIndex:
         """A number that changes whenever what :meth:`shared_kinds` answers for ``account`` may change."""
         me = self._accounts.get(account)
         return me.stamp if me is not None else 0
+
+    def member_stamps(self, account: str) -> list[tuple[str, int]]:
+        """Each account of ``account``'s cluster with its :meth:`stamp`, oldest first."""
+        me = self._accounts.get(account)
+        if me is None:
+            return [(account, 0)]
+        return [(m.id, m.stamp) for m in _find(me).members]  # type: ignore[union-attr]
 
     def shared_kinds(self, account: str) -> set[str]:
         """Kinds of the non-hub entities ``account`` shares with another account (``"device"``...)."""

@@ -52,14 +52,41 @@ class LinkSpotter:
         return sum(len(nodes) for nodes in self._last.values())
 
     def spot(self, account: str, nodes: Iterable[str], ts: float, hubs: Container[str] = ()) -> list[str]:
-        """The nodes of ``nodes`` whose link with ``account`` should be sent to the graph now."""
+        """The nodes of ``nodes`` whose link with ``account`` should be sent to the graph now
+        (``nodes`` itself when it is a list and every link in it is new)."""
         if ts > self.watermark:
             self.watermark = ts
             if ts >= self._next_sweep:
                 self.sweep()
+        mine = self._last.get(account)
+        if mine is None and not hubs:  # an account not seen within the retention: every link is new
+            out = nodes if nodes.__class__ is list else list(nodes)  # type: ignore[assignment]
+            if not out:
+                return out
+            mine = self._last[account] = dict.fromkeys(out, ts)
+            if len(mine) < len(out):  # a node listed twice is passed on once
+                out = list(mine)
+        else:
+            out, mine = self._spot_known(account, mine, nodes, ts, hubs)
+            if not out or mine is None:  # nothing passed, or only links to hubs
+                self.passed += len(out)
+                return out
+        self.passed += len(out)
+        bucket = int(ts // self._bucket_width)
+        if self._bucket.get(account) != bucket:
+            self._bucket[account] = bucket
+            accounts = self._buckets.get(bucket)
+            if accounts is None:
+                self._buckets[bucket] = [account]
+            else:
+                accounts.append(account)
+        return out
+
+    def _spot_known(self, account: str, mine: dict[str, float] | None, nodes: Iterable[str], ts: float,
+                    hubs: Container[str]) -> tuple[list[str], dict[str, float] | None]:
+        """:meth:`spot` for an account seen before, or with ``hubs``: the nodes passed on, and the account's memory."""
         out: list[str] = []
         refresh = self.refresh
-        mine = self._last.get(account)
         for node in nodes:
             if node in hubs:
                 seen = self._hub_last.get(node)
@@ -75,17 +102,7 @@ class LinkSpotter:
             if seen is None or ts - seen >= refresh:
                 mine[node] = ts
                 out.append(node)
-        self.passed += len(out)
-        if out and mine is not None:
-            bucket = int(ts // self._bucket_width)
-            if self._bucket.get(account) != bucket:
-                self._bucket[account] = bucket
-                accounts = self._buckets.get(bucket)
-                if accounts is None:
-                    self._buckets[bucket] = [account]
-                else:
-                    accounts.append(account)
-        return out
+        return out, mine
 
     def sweep(self) -> None:
         """Forget links not passed on within the retention (the graph dropped them too)."""

@@ -109,8 +109,11 @@ def test_new_links_are_spotted_once_and_refreshed_before_they_age_out():
     assert spotter.spot("c", ["ip:nat"], 300, hubs) == ["ip:nat"]
     assert spotter.spot("d", ["ip:nat"], 301, hubs) == []  # once per refresh per hub, whoever uses it
     assert spotter.spot("e", ["ip:nat"], 600, hubs) == ["ip:nat"]
+    assert spotter.spot("f", ["phone:q", "phone:q"], 700) == ["phone:q"]  # a node listed twice goes once
+    assert spotter.passed == 8
     spotter.spot("z", ["ip:9"], 10_000)
     assert len(spotter) == 1  # everything older than the retention is forgotten
+    assert list(spotter._bucket) == ["z"]  # accounts that only used hubs were never filed
 
 
 links = st.lists(
