@@ -21,6 +21,7 @@ orders of the cluster's members (:mod:`.escalation`).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from ..address_match import AddressMatcher, AddressSignature, address_signature
@@ -70,7 +71,7 @@ class ClusterFacts:
             if view.sale is None or not view.flash_items:
                 self._flash = (0, 0)
             else:
-                self._flash = self._step.cluster_flash(self.members, view.sale.id, [i.sku for i in view.flash_items])
+                self._flash = self._step.flash_of(self.account, self.id, view.sale.id, [i.sku for i in view.flash_items])
         return self._flash
 
     def shared_kinds(self) -> set[str]:
@@ -207,6 +208,9 @@ class GraphStep:
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}  # sales with flash tallies -> their end
         self._ends: dict[str, float] = {}  # sale id -> end (epoch seconds), for entries
+        self._rings: dict[str, tuple[list, dict[str, list[str]]]] = {}  # see kinds_by_member
+        # (cluster id, sale) -> (cluster version, {sku: [units, orders]}): see flash_of
+        self._sums: dict[tuple[str, str], tuple[int, dict[str, list[int]]]] = {}
         self.escalator: Escalator | None = None  # set by the engine, which knows the rules
         self._kinds: dict[str, tuple[int, set[str], list[str]]] = {}  # account -> (stamp, shared kinds, sorted)
 
@@ -266,6 +270,7 @@ class GraphStep:
             spotted = spotted + self.spotter.spot(account, ["address:" + key], ts)
         index = self.index
         index.link(account, spotted, ts, born)
+        found = index.cluster_of(account)
         if flash is not None:
             sale, end, skus, units = flash
             buys = self.flash_buys.get(sale)
@@ -275,6 +280,11 @@ class GraphStep:
             tally = buys.get(account)
             if tally is None:
                 tally = buys[account] = {}
+            sums = None
+            if found is not None:  # the cluster's kept sums (see flash_of) take the buy too
+                entry = self._sums.get((found[0], sale))
+                if entry is not None and entry[0] == index.version(account):
+                    sums = entry[1]
             for sku, quantity in zip(skus, units):
                 got = tally.get(sku)
                 if got is None:
@@ -282,7 +292,12 @@ class GraphStep:
                 else:
                     got[0] += 1
                     got[1] += quantity
-        return index.cluster_of(account)
+                if sums is not None:
+                    total = sums.get(sku)
+                    if total is not None:
+                        total[0] += quantity
+                        total[1] += 1
+        return found
 
     def observe(self, view: OrderView, frozen: bool = False) -> None:
         """Link the order's account, tally its flash units and put its cluster on the view:
@@ -305,11 +320,9 @@ class GraphStep:
         _, account, ts, born, _, _, flash, trigger = entry
         cluster_id, size = found if found is not None else (None, 1)
         share = self.new_share(account, ts, born, size)
+        units, orders = self.flash_of(account, cluster_id, flash[0], flash[2]) if flash is not None else (0, 0)
         if cluster_id is None:
-            units, orders = self.cluster_flash([account], flash[0], flash[2]) if flash is not None else (0, 0)
             return [None, 1, share, units, orders, [], [], None]
-        members = self.index.members(account)
-        units, orders = self.cluster_flash(members, flash[0], flash[2]) if flash is not None else (0, 0)
         details = list(self.kinds_by_member(account).items()) if trigger else None
         kinds = sorted(self.shared_kinds(account))
         return [cluster_id, size, share, units, orders, kinds, self.links_record(account), details]
@@ -321,7 +334,35 @@ class GraphStep:
         if size == 1:
             return 1.0 if born is not None and ts - born < young else 0.0
         since = ts - young
-        return sum(1 for b in self.index.members_born(account) if b is not None and b > since) / size
+        borns = self.index.members_born(account)  # sorted
+        return (len(borns) - bisect_right(borns, since)) / size
+
+    def flash_of(self, account: str, cluster_id: str | None, sale: str, skus: list[str]) -> tuple[int, int]:
+        """``(units, orders)`` of the SKUs bought in ``sale`` by ``account``'s cluster (max over the SKUs).
+
+        A ring's orders ask this of the same cluster over and over, so each
+        cluster's sums per SKU are kept while its members stay the same
+        (:meth:`ClusterIndex.version`); :meth:`apply` adds each member's new buys to them."""
+        if cluster_id is None:
+            return self.cluster_flash([account], sale, skus)
+        version = self.index.version(account)
+        key = (cluster_id, sale)
+        entry = self._sums.get(key)
+        if entry is None or entry[0] != version:
+            if len(self._sums) >= 100_000:
+                self._sums.clear()
+            entry = self._sums[key] = (version, {})
+        sums = entry[1]
+        units = orders = 0
+        for sku in skus:
+            got = sums.get(sku)
+            if got is None:
+                got = sums[sku] = list(self.cluster_flash(self.index.members(account), sale, [sku]))
+            if got[0] > units:
+                units = got[0]
+            if got[1] > orders:
+                orders = got[1]
+        return units, orders
 
     def cluster_flash(self, members: list[str], sale: str, skus: list[str]) -> tuple[int, int]:
         """``(units, orders)`` of the SKUs bought by ``members`` in ``sale`` (max over the SKUs)."""
@@ -352,14 +393,22 @@ class GraphStep:
 
     def kinds_by_member(self, account: str) -> dict[str, list[str]]:
         """Each member of ``account``'s cluster, oldest first, with :meth:`shared_kinds` sorted
-        (what a trigger names; asked for the whole ring each time one of its orders is frozen)."""
+        (what a trigger names; asked for the whole ring each time one of its orders is frozen,
+        so the answer is kept while no member's stamp changes).  Shared: do not modify it."""
+        stamps = self.index.member_stamps(account)
+        ring = self._rings.get(stamps[0][0])  # by the oldest member; the stamps say if it still holds
+        if ring is not None and ring[0] == stamps:
+            return ring[1]
         cache = self._kinds
         out = {}
-        for member, stamp in self.index.member_stamps(account):
+        for member, stamp in stamps:
             known = cache.get(member)
             if known is None or known[0] != stamp:
                 known = self._learn_kinds(member, stamp)
             out[member] = known[2]
+        if len(self._rings) >= 10_000:
+            self._rings.clear()
+        self._rings[stamps[0][0]] = (stamps, out)
         return out
 
     def _learn_kinds(self, account: str, stamp: int) -> tuple[int, set[str], list[str]]:
@@ -391,6 +440,8 @@ class GraphStep:
         for sale in [s for s, end in self._sale_ends.items() if end < horizon]:
             del self._sale_ends[sale]
             self.flash_buys.pop(sale, None)
+            for key in [k for k in self._sums if k[1] == sale]:
+                del self._sums[key]
 
     def state_size(self) -> dict[str, int]:
         return {**{f"graph_{k}": v for k, v in self.index.size().items()},

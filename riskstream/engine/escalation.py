@@ -82,6 +82,9 @@ class Escalator:
         self._recent: dict[str, list[_Recent]] = {}  # account -> its recent orders
         self._triggers: dict[str, list[Trigger]] = {}  # account -> recent triggers naming it
         self._width = max(1.0, within / 4)
+        # rule -> (the cluster's kinds by member, the members its last trigger named): an unchanged
+        # ring is named by the same dict (kept while that object lives here, so its id is not reused)
+        self._trusted: dict[str, tuple[dict, dict[str, list[str]]]] = {}
         self._buckets: dict[int, list[str]] = {}  # time bucket -> accounts with orders or triggers then
 
     def could_escalate(self, view: "OrderView") -> bool:
@@ -104,11 +107,16 @@ class Escalator:
             gate = check.cluster_gate
             via = gate.via if gate is not None else None
             kinds_by_member = facts.kinds_by_member()
-            if via is None:
-                members = dict(kinds_by_member)
-            else:  # a member in the cluster only through kinds the rule does not trust is left alone
-                isdisjoint = via.isdisjoint
-                members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
+            known = self._trusted.get(check.id)
+            if known is not None and known[0] is kinds_by_member:
+                members = known[1]  # the ring as the rule's last trigger named it
+            else:
+                if via is None:
+                    members = dict(kinds_by_member)
+                else:  # a member in the cluster only through kinds the rule does not trust is left alone
+                    isdisjoint = via.isdisjoint
+                    members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
+                self._trusted[check.id] = (kinds_by_member, members)
             sale = view.sale.id if view.sale is not None else None
             out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
         return out

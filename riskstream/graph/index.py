@@ -61,7 +61,8 @@ def cluster_id_of(founder: str) -> str:
 class _Account:
     """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
 
-    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp")
+    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "version", "ids",
+                 "borns")
 
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
@@ -73,6 +74,11 @@ class _Account:
         self.members: list[_Account] | None = [self]
         self.founder: tuple[float, str] | None = (ts, account)
         self.stamp = 0  # changes whenever the kinds of entity it shares may have changed
+        # Roots only: a number that changes whenever the members change, and the members'
+        # ids and known creation times (sorted), listed on first use after each change.
+        self.version = 0
+        self.ids: list[str] | None = None
+        self.borns: list[float] | None = None
 
 
 class ClusterIndex:
@@ -110,6 +116,7 @@ class ClusterIndex:
         self._next_sweep = float("-inf")
         self._ids: dict[str, str] = {}
         self._stamps = 0
+        self._versions = 0
 
     # ------------------------------------------------------------------ updates
     def link(self, account: str, nodes: Iterable[str], ts: float, born: float | None = None) -> list[Change]:
@@ -251,11 +258,21 @@ class ClusterIndex:
         return self._id_of(root), size
 
     def members(self, account: str) -> list[str]:
-        """The accounts of ``account``'s cluster (just itself when alone or unknown), oldest first."""
+        """The accounts of ``account``'s cluster (just itself when alone or unknown), oldest first.
+        The list is shared until the cluster changes: do not modify it."""
         me = self._accounts.get(account)
         if me is None:
             return [account]
-        return [m.id for m in _find(me).members]  # type: ignore[union-attr]
+        root = _find(me)
+        ids = root.ids
+        if ids is None:
+            ids = root.ids = [m.id for m in root.members]  # type: ignore[union-attr]
+        return ids
+
+    def version(self, account: str) -> int:
+        """A number that changes whenever the members of ``account``'s cluster change (0 when unknown)."""
+        me = self._accounts.get(account)
+        return _find(me).version if me is not None else 0
 
     def links_of(self, account: str) -> dict[str, float]:
         """The account's live non-hub links: entity node -> last link time."""
@@ -300,12 +317,17 @@ class ClusterIndex:
         me = self._accounts.get(account)
         return me.born if me is not None else None
 
-    def members_born(self, account: str) -> list[float | None]:
-        """Creation times (when known) of the members of ``account``'s cluster."""
+    def members_born(self, account: str) -> list[float]:
+        """The known creation times of the members of ``account``'s cluster, sorted
+        (shared until the cluster changes: do not modify it)."""
         me = self._accounts.get(account)
         if me is None:
             return []
-        return [m.born for m in _find(me).members]  # type: ignore[union-attr]
+        root = _find(me)
+        borns = root.borns
+        if borns is None:
+            borns = root.borns = sorted(m.born for m in root.members if m.born is not None)  # type: ignore[union-attr]
+        return borns
 
     def first_seen(self, account: str) -> float | None:
         me = self._accounts.get(account)
@@ -357,8 +379,15 @@ class ClusterIndex:
         ma.extend(mb)
         if rb.founder < ra.founder:  # type: ignore[operator]
             ra.founder = rb.founder
-        rb.members = rb.founder = None
+        rb.members = rb.founder = rb.ids = rb.borns = None
+        self._changed(ra)
         return ra
+
+    def _changed(self, root: _Account) -> None:
+        """``root``'s members changed: a new version, and the member lists are listed again."""
+        self._versions += 1
+        root.version = self._versions
+        root.ids = root.borns = None
 
     def _id_of(self, root: _Account) -> str:
         founder = root.founder[1]  # type: ignore[index]
@@ -393,11 +422,12 @@ class ClusterIndex:
         for me in members:
             if not me.links:  # no live links left: it leaves the graph
                 del self._accounts[me.id]
-                me.members = me.founder = None
+                me.members = me.founder = me.ids = me.borns = None
                 continue
             me.parent = me
             me.members = [me]
             me.founder = (me.first, me.id)
+            self._changed(me)
             live.append(me)
         entities, accounts = self._entities, self._accounts
         for me in live:
