@@ -293,6 +293,19 @@ def lockstep_replay(path: str, engines: dict[str, Any], chunk: int = 250) -> dic
                 process.kill()
 
 
+def reference_loop_ns(repeat: int = 3) -> float:
+    """Nanoseconds per iteration of a fixed pure-Python loop (best of ``repeat``): how fast this
+    machine runs Python right now, printed beside timings that drift with it."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        best = min(best, time.process_time() - started)
+    return round(best * 1e3, 1)
+
+
 def _graph_step_micros(engine, path: str, repeat: int = 5) -> dict[str, Any]:
     """Time the graph step alone over a file's orders (views built outside the timing), best
     and median of ``repeat`` passes with a fresh graph, with the union-find's own part."""
@@ -320,7 +333,8 @@ def _graph_step_micros(engine, path: str, repeat: int = 5) -> dict[str, Any]:
                 step.observe(view)
             steps.append(time.process_time() - started)
         # the union-find alone: the same links into a fresh index, then the cluster lookup
-        entries = [(e[1], e[4], e[2], e[3]) for e in (GraphStep(engine.ruleset.graph).entry(v, False) for v in views)]
+        feeder = GraphStep(engine.ruleset.graph)  # its spotter passes the links the union-find is fed
+        entries = [(e[1], e[4], e[2], e[3]) for e in (feeder.entry(v, False) for v in views)]
         index = GraphStep(engine.ruleset.graph).index
         link, cluster_of = index.link, index.cluster_of
         with fewer_collections():
@@ -338,6 +352,7 @@ def _graph_step_micros(engine, path: str, repeat: int = 5) -> dict[str, Any]:
     return {
         "orders": len(views),
         "repeat": repeat,
+        "reference_loop_ns": reference_loop_ns(),
         "micros_per_order": micros(steps),
         "what": "GraphStep.observe per order: name the entity nodes, spot the new links (the stream's feed), "
                 "link them in the union-find, look up the cluster, tally flash units; CPU time, entity keys precomputed",
