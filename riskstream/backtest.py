@@ -74,6 +74,9 @@ def backtest(
     reports = [ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=e.version) for e in (new, baseline)]
     comparison = Comparison(new=reports[0], baseline=reports[1])
     new_scoring, base_scoring = scoring
+    horizon = max(new.dedup_horizon, baseline.dedup_horizon)
+    for engine in (new, baseline):  # both must call the same repeated order ids duplicates
+        engine.keep_order_ids(horizon)
     mine, theirs = tee(records)  # both engines read the same records; tee holds only the gap between them
     sides = (decide_records(new, mine, reports[0], label_field, scoring=new_scoring),
              decide_records(baseline, theirs, reports[1], label_field, scoring=base_scoring))
@@ -84,7 +87,7 @@ def backtest(
         second = _next_order(sides[1], pending, 1)
         if first is None or second is None:
             if first is not None or second is not None:
-                raise RuntimeError("the two engines saw different orders")  # both parse the same records
+                raise RuntimeError("the two engines saw different orders")  # same records, same de-duplication
             break
         (data, decision), (_, before) = first, second
         if decision.order_id != before.order_id:

@@ -170,3 +170,24 @@ def test_backtest_compares_final_decisions_after_escalation(tmp_path):
         assert data[side]["labels"] == replayed["labels"]
     assert sum(m["orders"] for m in data["moves"]) == replayed["orders"]
     assert all(m["baseline"] == m["new"] for m in data["moves"])
+
+
+def test_backtest_treats_a_late_repeated_order_alike_on_both_sides(tmp_path, rules_dir):
+    """The baseline remembers order ids for a day, the new rules (a week-long window) for a
+    week: an order id sent again two days later is a duplicate for both sides, as it would
+    not be for the baseline alone, so the two still compare order by order."""
+    new = tmp_path / "new.yaml"
+    new.write_text(RULES.replace("window: 1h", "window: 7d"))
+    first = make_order(0, order_id="o-1", account_id="a")
+    later = 2 * 86400
+    rows = [first, make_order(600, account_id="b"), make_order(later, account_id="c"),
+            {**first, "event_time": make_order(later + 100)["event_time"]}]
+    source = write_jsonl(tmp_path / "o.jsonl", rows)
+    result = run("backtest", source, "--rules", new, "--baseline", rules_dir, "--report", tmp_path / "cmp.json")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cmp.json").read_text())
+    assert data["orders"] == 3
+    assert data["new"]["duplicates"] == data["baseline"]["duplicates"] == 1
+    alone = tmp_path / "alone.json"
+    assert run("replay", source, "--rules", rules_dir, "--report", alone).exit_code == 0
+    assert json.loads(alone.read_text())["duplicates"] == 0  # the baseline alone has forgotten it

@@ -125,6 +125,13 @@ class DecisionEngine:
         if self.graph is not None:
             self.dedup_horizon = max(self.dedup_horizon, self.graph.within)
 
+    def keep_order_ids(self, seconds: float) -> None:
+        """Remember order ids for at least ``seconds`` of event time (to de-duplicate exactly as
+        another engine does).  Call before the first order."""
+        if seconds > self.dedup_horizon:
+            self.dedup_horizon = seconds
+            self._seen_width = seconds / 8
+
     def seen(self, order_id: str) -> bool:
         """True when this order id was already decided (within the dedup horizon)."""
         return order_id in self._seen
