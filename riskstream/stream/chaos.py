@@ -165,6 +165,35 @@ def first_records(bootstrap: str, topic: str, want: int, key_of, progress=None, 
     return found
 
 
+def first_and_final(bootstrap: str, topic: str, want: int, progress=None, idle: float = 20.0,
+                    settle: float = 2.0) -> dict[str, tuple[int, dict, dict]]:
+    """Decision records per order id: (Kafka timestamp of the first, the first, the final one:
+    the highest revision).  Reads until ``want`` orders have a decision, then until nothing new
+    came for ``settle`` seconds, so escalations published after the last first decision count."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=200)
+    found: dict[str, tuple[int, dict, dict]] = {}
+    last_change = time.monotonic()
+    try:
+        while time.monotonic() - last_change < (settle if len(found) >= want else idle):
+            records = 0
+            for record in consumer:
+                records += 1
+                value = orjson.loads(record.value)
+                known = found.get(value["order_id"])
+                if known is None:
+                    found[value["order_id"]] = (record.timestamp, value, value)
+                elif value.get("revision", 1) > known[2].get("revision", 1):
+                    found[value["order_id"]] = (known[0], known[1], value)
+            if records:
+                last_change = time.monotonic()
+                if progress:
+                    progress(min(len(found), want))
+    finally:
+        consumer.close()
+    return found
+
+
 def publish_paced(bootstrap: str, topic: str, events: list[dict], rate: float) -> None:
     """Publish ``events`` at about ``rate`` orders/s (0: as fast as possible), like live traffic."""
     with OrderPublisher(bootstrap, topic=topic) as publisher:

@@ -266,3 +266,36 @@ def test_produce_reads_standard_input(kafka_bootstrap: str) -> None:
     assert result.exit_code == 0, result.output
     assert "sent 20 orders" in result.stderr
     assert sorted(r.value for r in _read_all(kafka_bootstrap, topics.orders)) == sorted(lines)
+
+
+def test_the_demo_reads_each_orders_first_and_final_decision(kafka_bootstrap):
+    """The demo's summary counts final decisions (a ring's early orders are escalated by a
+    later revision) and times the first; an escalation that lands after every order has its
+    first decision still counts."""
+    import threading
+
+    from riskstream.stream.chaos import first_and_final
+
+    topics = _catalogue()
+    ensure_topics(kafka_bootstrap, topics)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, **kafka_client_options())
+
+    def send(order_id, revision, action):
+        value = {"order_id": order_id, "revision": revision, "action": action}
+        producer.send(topics.decisions, key=order_id.encode(), value=orjson.dumps(value)).get(timeout=30)
+
+    send("o-1", 1, "review")
+    send("o-2", 1, "hold")
+    send("o-1", 2, "freeze")
+    send("o-2", 1, "hold")  # a repeated record of the same revision changes nothing
+    late = threading.Timer(0.8, lambda: send("o-2", 2, "freeze"))
+    late.start()
+    try:
+        found = first_and_final(kafka_bootstrap, topics.decisions, want=2, idle=30.0, settle=3.0)
+    finally:
+        late.join()
+        producer.close()
+    assert sorted(found) == ["o-1", "o-2"]
+    assert [found["o-1"][1]["action"], found["o-1"][2]["action"]] == ["review", "freeze"]
+    assert [found["o-2"][1]["action"], found["o-2"][2]["action"]] == ["hold", "freeze"]
+    assert all(isinstance(first_ts, int) and first_ts > 0 for first_ts, _, _ in found.values())
