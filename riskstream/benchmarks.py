@@ -321,21 +321,22 @@ def _graph_step_micros(engine, path: str, repeat: int = 5) -> dict[str, Any]:
             views.append(engine.view(parse_order(raw)))
         except EventError:
             continue
-    warm = GraphStep(engine.ruleset.graph)
-    for view in views:  # key every entity once, as the rules would before the graph step
-        warm.nodes(view)
+    def fresh() -> GraphStep:
+        return GraphStep(engine.ruleset.graph, engine.sales)
+
+    # Key every entity once, as the rules would before the graph step; the entries' links
+    # (what the step's spotter passes on) feed the union-find alone.
+    feeder = fresh()
+    entries = [(e[1], e[4], e[2], e[3]) for e in (feeder.entry(v, False) for v in views)]
     steps, unions = [], []
     for _ in range(repeat):
-        step = GraphStep(engine.ruleset.graph)
+        step = fresh()
         with fewer_collections():
             started = time.process_time()
             for view in views:
                 step.observe(view)
             steps.append(time.process_time() - started)
-        # the union-find alone: the same links into a fresh index, then the cluster lookup
-        feeder = GraphStep(engine.ruleset.graph)  # its spotter passes the links the union-find is fed
-        entries = [(e[1], e[4], e[2], e[3]) for e in (feeder.entry(v, False) for v in views)]
-        index = GraphStep(engine.ruleset.graph).index
+        index = fresh().index  # the union-find alone: the same links, then the cluster lookup
         link, cluster_of = index.link, index.cluster_of
         with fewer_collections():
             started = time.process_time()
@@ -343,7 +344,6 @@ def _graph_step_micros(engine, path: str, repeat: int = 5) -> dict[str, Any]:
                 link(account, nodes, ts, born)
                 cluster_of(account)
             unions.append(time.process_time() - started)
-        del entries
     n = max(1, len(views))
 
     def micros(seconds: list[float]) -> dict[str, float]:
@@ -426,9 +426,9 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
     from .testing import BASE_TIME
 
     links = list(settings.links) + ([] if "ip" in settings.links else ["ip"])  # the hub under test is an IP
-    step = GraphStep(settings.model_copy(update={"retention": retention, "links": links}))
-    keys = EntityKeys(b"bench-hub-stream")
     sales = SaleIndex({})
+    step = GraphStep(settings.model_copy(update={"retention": retention, "links": links}), sales)
+    keys = EntityKeys(b"bench-hub-stream")
     start = BASE_TIME.timestamp()
     per_slice = max(1, accounts // slices)
     out = []

@@ -29,7 +29,7 @@ from ..events import EventError
 from ..graph import ClusterIndex, LinkSpotter
 from ..rules.model import ClusterConditions, GraphSettings
 from .escalation import Escalator
-from .order_view import OrderView
+from .order_view import OrderView, SaleIndex
 
 MAX_LINKS_IN_RECORD = 8
 
@@ -37,7 +37,7 @@ MAX_LINKS_IN_RECORD = 8
 class ClusterFacts:
     """What the rules see of an order's cluster; the costly parts are computed on demand."""
 
-    __slots__ = ("id", "size", "account", "ts", "_step", "_members", "_new_share", "_flash")
+    __slots__ = ("id", "size", "account", "ts", "_step", "_new_share", "_flash")
 
     def __init__(self, step: "GraphStep", account: str, ts: float, found: tuple[str, int] | None):
         self._step = step
@@ -48,16 +48,8 @@ class ClusterFacts:
             self.size = 1
         else:
             self.id, self.size = found
-        self._members: list[str] | None = None
         self._new_share: float | None = None
         self._flash: tuple[int, int] | None = None
-
-    @property
-    def members(self) -> list[str]:
-        """The cluster's accounts, oldest first (listed on first use)."""
-        if self._members is None:
-            self._members = [self.account] if self.id is None else self._step.index.members(self.account)
-        return self._members
 
     def new_share(self, view: OrderView) -> float:
         """Share of members younger than ``graph.new_account_age`` at this order."""
@@ -102,14 +94,6 @@ class ClusterSnapshot:
         self._kinds = set(kinds)
         self._members: dict[str, list[str]] | None = None if details is None else dict(details)
 
-    @property
-    def members(self) -> list[str]:
-        if self._members is None:
-            if self.id is None:
-                return [self.account]
-            raise LookupError("the graph stage sent no members for this order (no forcing cluster rule selects it)")
-        return list(self._members)
-
     def new_share(self, view: OrderView) -> float:
         return self._new_share
 
@@ -121,7 +105,7 @@ class ClusterSnapshot:
 
     def kinds_by_member(self) -> dict[str, list[str]]:
         if self._members is None:
-            raise LookupError("the graph stage sent no members for this order")
+            raise LookupError("the graph stage sent no members for this order (no forcing cluster rule selects it)")
         return self._members
 
     def record(self) -> dict[str, Any]:
@@ -192,8 +176,9 @@ class GraphStep:
     on the view; the stream's graph stage sends a :meth:`snapshot` instead.
     """
 
-    def __init__(self, settings: GraphSettings, secret: bytes = b""):
+    def __init__(self, settings: GraphSettings, sales: SaleIndex, secret: bytes = b""):
         self.settings = settings
+        self.sales = sales  # the engine's: an order's sale and its end
         self.secret = secret
         fuzzy = settings.fuzzy_addresses
         self.matcher = (AddressMatcher(similarity=fuzzy.similarity, guard=fuzzy.guard, retention=settings.retention)
@@ -207,7 +192,6 @@ class GraphStep:
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}  # sales with flash tallies -> their end
-        self._ends: dict[str, float] = {}  # sale id -> end (epoch seconds), for entries
         self._rings: dict[str, tuple[list, dict[str, list[str]]]] = {}  # see kinds_by_member
         # (cluster id, sale) -> (cluster version, {sku: [units, orders]}): see flash_of
         self._sums: dict[tuple[str, str], tuple[int, dict[str, list[int]]]] = {}
@@ -253,10 +237,7 @@ class GraphStep:
         flash = None
         if sale is not None and view.flash_items:
             items = view.flash_items
-            end = self._ends.get(sale.id)
-            if end is None:
-                end = self._ends[sale.id] = sale.end.timestamp()
-            flash = [sale.id, end, [i.sku for i in items], [i.quantity for i in items]]
+            flash = [sale.id, self.sales.end[sale.id], [i.sku for i in items], [i.quantity for i in items]]
         if trigger is None:
             trigger = self.escalator is not None and self.escalator.could_escalate(view)
         return [event.order_id, event.account_id, event.ts, event.account_created_ts, spotted, signature, flash, trigger]
@@ -282,9 +263,9 @@ class GraphStep:
                 tally = buys[account] = {}
             sums = None
             if found is not None:  # the cluster's kept sums (see flash_of) take the buy too
-                entry = self._sums.get((found[0], sale))
-                if entry is not None and entry[0] == index.version(account):
-                    sums = entry[1]
+                kept = self._sums.get((found[0], sale))
+                if kept is not None and kept[0] == index.version(account):
+                    sums = kept[1]
             for sku, quantity in zip(skus, units):
                 got = tally.get(sku)
                 if got is None:
@@ -324,7 +305,7 @@ class GraphStep:
         if cluster_id is None:
             return [None, 1, share, units, orders, [], [], None]
         details = list(self.kinds_by_member(account).items()) if trigger else None
-        kinds = sorted(self.shared_kinds(account))
+        kinds = self._known_kinds(account)[2]
         return [cluster_id, size, share, units, orders, kinds, self.links_record(account), details]
 
     def new_share(self, account: str, ts: float, born: float | None, size: int) -> float:
@@ -385,11 +366,7 @@ class GraphStep:
 
         Asked for every member of a ring each time one of its orders is frozen,
         so answers are kept until the account's stamp changes (:meth:`ClusterIndex.stamp`)."""
-        stamp = self.index.stamp(account)
-        known = self._kinds.get(account)
-        if known is None or known[0] != stamp:
-            known = self._learn_kinds(account, stamp)
-        return known[1]
+        return self._known_kinds(account)[1]
 
     def kinds_by_member(self, account: str) -> dict[str, list[str]]:
         """Each member of ``account``'s cluster, oldest first, with :meth:`shared_kinds` sorted
@@ -410,6 +387,14 @@ class GraphStep:
             self._rings.clear()
         self._rings[stamps[0][0]] = (stamps, out)
         return out
+
+    def _known_kinds(self, account: str) -> tuple[int, set[str], list[str]]:
+        """``(stamp, shared kinds, the same sorted)`` of ``account``, kept while its stamp holds."""
+        stamp = self.index.stamp(account)
+        known = self._kinds.get(account)
+        if known is None or known[0] != stamp:
+            known = self._learn_kinds(account, stamp)
+        return known
 
     def _learn_kinds(self, account: str, stamp: int) -> tuple[int, set[str], list[str]]:
         kinds = self.index.shared_kinds(account)

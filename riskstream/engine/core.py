@@ -118,7 +118,7 @@ class DecisionEngine:
         self._seen_width = self.dedup_horizon / 8
         self._seen_buckets: dict[int, list[str]] = {}
         self.list_checks = [c for c in self.checks if isinstance(c, ListCheck)]
-        self.graph: GraphStep | None = GraphStep(ruleset.graph, secret) if ruleset.graph is not None else None
+        self.graph: GraphStep | None = GraphStep(ruleset.graph, self.sales, secret) if ruleset.graph is not None else None
         if self.graph is not None:
             self.graph.escalator = Escalator(self.graph.within, self.checks, self.policy.action)
         self._escalations: list[Decision] = []

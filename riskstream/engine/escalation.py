@@ -82,9 +82,6 @@ class Escalator:
         self._recent: dict[str, list[_Recent]] = {}  # account -> its recent orders
         self._triggers: dict[str, list[Trigger]] = {}  # account -> recent triggers naming it
         self._width = max(1.0, within / 4)
-        # rule -> (the cluster's kinds by member, the members its last trigger named): an unchanged
-        # ring is named by the same dict (kept while that object lives here, so its id is not reused)
-        self._trusted: dict[str, tuple[dict, dict[str, list[str]]]] = {}
         self._buckets: dict[int, list[str]] = {}  # time bucket -> accounts with orders or triggers then
 
     def could_escalate(self, view: "OrderView") -> bool:
@@ -107,16 +104,11 @@ class Escalator:
             gate = check.cluster_gate
             via = gate.via if gate is not None else None
             kinds_by_member = facts.kinds_by_member()
-            known = self._trusted.get(check.id)
-            if known is not None and known[0] is kinds_by_member:
-                members = known[1]  # the ring as the rule's last trigger named it
-            else:
-                if via is None:
-                    members = dict(kinds_by_member)
-                else:  # a member in the cluster only through kinds the rule does not trust is left alone
-                    isdisjoint = via.isdisjoint
-                    members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
-                self._trusted[check.id] = (kinds_by_member, members)
+            if via is None:
+                members = dict(kinds_by_member)
+            else:  # a member in the cluster only through kinds the rule does not trust is left alone
+                isdisjoint = via.isdisjoint
+                members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
             sale = view.sale.id if view.sale is not None else None
             out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
         return out
@@ -147,23 +139,14 @@ class Escalator:
     def apply(self, trigger: Trigger, decided_at: str) -> list[Decision]:
         """Escalate the earlier orders of the trigger's members; keep the trigger for orders decided later."""
         out = []
-        ts, by, rule = trigger.ts, trigger.by, trigger.rule
-        cut = ts - self.within
-        recent, kept = self._recent, self._triggers
+        ts, by = trigger.ts, trigger.by
         for member, kinds in trigger.members.items():
-            entries = recent.get(member)
-            if entries is not None:
-                for entry in entries:
-                    if cut < entry.ts <= ts and rule not in entry.considered and entry.decision.order_id != by:
-                        new = self._weigh(entry, trigger, kinds, decided_at)
-                        if new is not None:
-                            out.append(new)
-            held = kept.get(member)  # _keep(), inlined: a ring's every frozen order lands here once per member
-            if held is None:
-                kept[member] = [trigger]
-                self._file(member, ts)
-            else:
-                held.append(trigger)
+            for entry in self._recent.get(member, ()):
+                if entry.ts <= ts and entry.decision.order_id != by:  # _weigh checks the window and the rule
+                    new = self._weigh(entry, trigger, kinds, decided_at)
+                    if new is not None:
+                        out.append(new)
+            self._keep(self._triggers, member, trigger, ts)
         return out
 
     def replace(self, decision: Decision) -> None:

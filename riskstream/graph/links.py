@@ -68,10 +68,9 @@ class LinkSpotter:
                 out = list(mine)
         else:
             out, mine = self._spot_known(account, mine, nodes, ts, hubs)
-            if not out or mine is None:  # nothing passed, or only links to hubs
-                self.passed += len(out)
-                return out
         self.passed += len(out)
+        if not out or mine is None:  # nothing passed, or only links to hubs: nothing to file for sweeping
+            return out
         bucket = int(ts // self._bucket_width)
         if self._bucket.get(account) != bucket:
             self._bucket[account] = bucket

@@ -33,7 +33,6 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 
 from ..engine import DecisionEngine
-from ..events import parse_order
 from ..pipeline import OrderPublisher
 from ..rules import load_ruleset
 from ..simulate import simulate
@@ -146,30 +145,16 @@ class DecisionTally:
 
 def first_records(bootstrap: str, topic: str, want: int, key_of, progress=None, idle: float = 20.0) -> dict[str, tuple[int, dict]]:
     """The first record per ``key_of(value)``: (Kafka timestamp in ms, decoded value)."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=500)
-    found: dict[str, tuple[int, dict]] = {}
-    last_change = time.monotonic()
-    try:
-        while len(found) < want and time.monotonic() - last_change < idle:
-            before = len(found)
-            for record in consumer:
-                value = orjson.loads(record.value)
-                found.setdefault(key_of(value), (record.timestamp, value))
-            if len(found) != before:
-                last_change = time.monotonic()
-                if progress:
-                    progress(len(found))
-    finally:
-        consumer.close()
-    return found
+    found = first_and_final(bootstrap, topic, want, progress, idle, settle=0.0, key_of=key_of)
+    return {key: (ts, first) for key, (ts, first, _) in found.items()}
 
 
 def first_and_final(bootstrap: str, topic: str, want: int, progress=None, idle: float = 20.0,
-                    settle: float = 2.0) -> dict[str, tuple[int, dict, dict]]:
-    """Decision records per order id: (Kafka timestamp of the first, the first, the final one:
-    the highest revision).  Reads until ``want`` orders have a decision, then until nothing new
-    came for ``settle`` seconds, so escalations published after the last first decision count."""
+                    settle: float = 2.0, key_of=lambda value: value["order_id"]) -> dict[str, tuple[int, dict, dict]]:
+    """Records per ``key_of(value)`` (decisions: per order id): (Kafka timestamp of the first,
+    the first, the final one: the highest ``revision``).  Reads until ``want`` keys have a
+    record, then until nothing new came for ``settle`` seconds, so escalations published
+    after the last first decision count; gives up after ``idle`` seconds without a record."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=200)
     found: dict[str, tuple[int, dict, dict]] = {}
@@ -180,11 +165,12 @@ def first_and_final(bootstrap: str, topic: str, want: int, progress=None, idle: 
             for record in consumer:
                 records += 1
                 value = orjson.loads(record.value)
-                known = found.get(value["order_id"])
+                key = key_of(value)
+                known = found.get(key)
                 if known is None:
-                    found[value["order_id"]] = (record.timestamp, value, value)
+                    found[key] = (record.timestamp, value, value)
                 elif value.get("revision", 1) > known[2].get("revision", 1):
-                    found[value["order_id"]] = (known[0], known[1], value)
+                    found[key] = (known[0], known[1], value)
             if records:
                 last_change = time.monotonic()
                 if progress:
@@ -304,13 +290,11 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
 
 def replay_final(rules: str, events: list[dict]) -> dict[str, Any]:
     """Replay's final decision (its last revision) per order id: what workers must match."""
+    from ..replay import ReplayReport, decide_records
+
     engine = DecisionEngine(load_ruleset(rules))
-    out = {}
-    for e in events:
-        out[e["order_id"]] = engine.decide(parse_order(e))
-        for later in engine.take_escalations():
-            out[later.order_id] = later
-    return out
+    records = ((str(n), event) for n, event in enumerate(events))
+    return {decision.order_id: decision for _, decision in decide_records(engine, records, ReplayReport())}  # later revisions last
 
 
 def _difference(records: list[dict], replayed: Any) -> dict[str, Any]:
