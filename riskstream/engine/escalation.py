@@ -80,7 +80,11 @@ class Escalator:
         self.outbox: list[Trigger] | None = None  # the stream collects triggers here instead of applying them
         self.last_kept = False  # whether the last order decided was kept (a rule could escalate it later)
         self._recent: dict[str, list[_Recent]] = {}  # account -> its recent orders
+        # rule -> account -> its recent orders the rule selects and has not weighed yet: a ring's
+        # trigger then costs one look-up per member whose orders were all weighed before
+        self._open: dict[str, dict[str, list[_Recent]]] = {c.id: {} for c in self.escalating}
         self._triggers: dict[str, list[Trigger]] = {}  # account -> recent triggers naming it
+        self._latest = float("-inf")  # the latest event time of any trigger kept (see decided)
         self._width = max(1.0, within / 4)
         self._buckets: dict[int, list[str]] = {}  # time bucket -> accounts with orders or triggers then
 
@@ -90,6 +94,10 @@ class Escalator:
             if check.gate is None or check.gate.select(view) is not None:
                 return True
         return False
+
+    def _selecting(self, view: "OrderView") -> list[str]:
+        """The forcing cluster rules that select this order."""
+        return [c.id for c in self.escalating if c.gate is None or c.gate.select(view) is not None]
 
     def triggers(self, view: "OrderView", decision: Decision) -> list[Trigger]:
         """The triggers a decision makes: one per cluster rule among its reasons that forced an outcome."""
@@ -123,12 +131,22 @@ class Escalator:
                 self.outbox.append(trigger)
             else:
                 out.extend(self.apply(trigger, decided_at))
-        self.last_kept = self.could_escalate(view)
-        if not self.last_kept:
+        rules = self._selecting(view)
+        self.last_kept = bool(rules)
+        if not rules:
             return out
         entry = _Recent(view.event.ts, view, decision)
         account = view.event.account_id
         self._keep(self._recent, account, entry, entry.ts)
+        for rule in rules:
+            waiting = self._open[rule]
+            held = waiting.get(account)
+            if held is None:
+                waiting[account] = [entry]
+            else:
+                held.append(entry)
+        if entry.ts >= self._latest:  # no trigger from later in event time (in replay, the rule)
+            return out
         for trigger in self._triggers.get(account, ()):
             if trigger.ts > entry.ts:  # a trigger from later in event time, seen first
                 new = self._weigh(entry, trigger, trigger.members[account], decided_at)
@@ -139,14 +157,34 @@ class Escalator:
     def apply(self, trigger: Trigger, decided_at: str) -> list[Decision]:
         """Escalate the earlier orders of the trigger's members; keep the trigger for orders decided later."""
         out = []
-        ts, by = trigger.ts, trigger.by
+        ts, by, rule = trigger.ts, trigger.by, trigger.rule
+        waiting = self._open.get(rule, {})
+        kept = self._triggers
         for member, kinds in trigger.members.items():
-            for entry in self._recent.get(member, ()):
-                if entry.ts <= ts and entry.decision.order_id != by:  # _weigh checks the window and the rule
-                    new = self._weigh(entry, trigger, kinds, decided_at)
-                    if new is not None:
-                        out.append(new)
-            self._keep(self._triggers, member, trigger, ts)
+            entries = waiting.get(member)
+            if entries:
+                left = []
+                for entry in entries:
+                    if rule in entry.considered:
+                        continue  # weighed since (a trigger seen after the order, see decided)
+                    if entry.ts <= ts and entry.decision.order_id != by:  # _weigh checks the window
+                        new = self._weigh(entry, trigger, kinds, decided_at)
+                        if new is not None:
+                            out.append(new)
+                    if rule not in entry.considered:
+                        left.append(entry)
+                if left:
+                    waiting[member] = left
+                else:
+                    del waiting[member]
+            held = kept.get(member)
+            if held is None:
+                kept[member] = [trigger]
+                self._file(member, ts)
+            else:
+                held.append(trigger)
+        if ts > self._latest:
+            self._latest = ts
         return out
 
     def replace(self, decision: Decision) -> None:
@@ -212,16 +250,20 @@ class Escalator:
         width = self._width
         for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
             for account in self._buckets.pop(bucket):
-                for table in (self._recent, self._triggers):
+                newest = None
+                for table in (self._recent, self._triggers, *self._open.values()):
                     held = table.get(account)
                     if held is None:
                         continue
                     keep = [x for x in held if x.ts > cut]
                     if keep:
                         table[account] = keep
-                        self._file(account, max(x.ts for x in keep))
+                        latest = max(x.ts for x in keep)
+                        newest = latest if newest is None or latest > newest else newest
                     else:
                         del table[account]
+                if newest is not None:
+                    self._file(account, newest)
 
     def size(self) -> int:
         return sum(len(v) for v in self._recent.values())
