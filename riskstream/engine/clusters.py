@@ -192,7 +192,7 @@ class GraphStep:
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}  # sales with flash tallies -> their end
-        self._rings: dict[str, tuple[list, dict[str, list[str]]]] = {}  # see kinds_by_member
+        self._rings: dict[str, tuple[tuple, dict[str, list[str]]]] = {}  # see kinds_by_member
         # (cluster id, sale) -> (cluster version, {sku: [units, orders]}): see flash_of
         self._sums: dict[tuple[str, str], tuple[int, dict[str, list[int]]]] = {}
         self.escalator: Escalator | None = None  # set by the engine, which knows the rules
@@ -372,10 +372,12 @@ class GraphStep:
         """Each member of ``account``'s cluster, oldest first, with :meth:`shared_kinds` sorted
         (what a trigger names; asked for the whole ring each time one of its orders is frozen,
         so the answer is kept while no member's stamp changes).  Shared: do not modify it."""
+        token = self.index.ring_token(account)
+        if token is not None:
+            ring = self._rings.get(token[0])  # by the oldest member; the token says if it still holds
+            if ring is not None and ring[0] == token:
+                return ring[1]
         stamps = self.index.member_stamps(account)
-        ring = self._rings.get(stamps[0][0])  # by the oldest member; the stamps say if it still holds
-        if ring is not None and ring[0] == stamps:
-            return ring[1]
         cache = self._kinds
         out = {}
         for member, stamp in stamps:
@@ -383,9 +385,10 @@ class GraphStep:
             if known is None or known[0] != stamp:
                 known = self._learn_kinds(member, stamp)
             out[member] = known[2]
-        if len(self._rings) >= 10_000:
-            self._rings.clear()
-        self._rings[stamps[0][0]] = (stamps, out)
+        if token is not None:
+            if len(self._rings) >= 10_000:
+                self._rings.clear()
+            self._rings[token[0]] = (token, out)
         return out
 
     def _known_kinds(self, account: str) -> tuple[int, set[str], list[str]]:

@@ -20,8 +20,9 @@ order, that catching up only ever finds out-of-order input.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..decisions import Decision, Outcome, Reason
 
@@ -41,7 +42,7 @@ class Trigger:
     ts: float  # that order's event time
     sale: str | None
     reason: Reason
-    members: dict[str, list[str]]  # account -> kinds of the entities it shares in the cluster
+    members: dict[str, list[str]]  # account -> kinds of the entities it shares in the cluster (shared: read only)
 
     def to_wire(self) -> list:
         r = self.reason
@@ -83,8 +84,13 @@ class Escalator:
         # rule -> account -> its recent orders the rule selects and has not weighed yet: a ring's
         # trigger then costs one look-up per member whose orders were all weighed before
         self._open: dict[str, dict[str, list[_Recent]]] = {c.id: {} for c in self.escalating}
-        self._triggers: dict[str, list[Trigger]] = {}  # account -> recent triggers naming it
-        self._latest = float("-inf")  # the latest event time of any trigger kept (see decided)
+        # Recent triggers, by event time (and their times), for orders decided after a trigger from
+        # later in event time (the stream's decide partitions run apart): see decided
+        self._triggers: list[Trigger] = []
+        self._trigger_times: list[float] = []
+        self._trigger_arrivals: list[int] = []  # their arrival numbers: late orders weigh them in arrival order
+        self._arrivals = 0
+        self._trusted: dict[str, tuple[dict, dict]] = {}  # rule -> (last ring answer, its members the rule trusts)
         self._width = max(1.0, within / 4)
         self._buckets: dict[int, list[str]] = {}  # time bucket -> accounts with orders or triggers then
 
@@ -113,10 +119,15 @@ class Escalator:
             via = gate.via if gate is not None else None
             kinds_by_member = facts.kinds_by_member()
             if via is None:
-                members = dict(kinds_by_member)
+                members = kinds_by_member
             else:  # a member in the cluster only through kinds the rule does not trust is left alone
-                isdisjoint = via.isdisjoint
-                members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
+                last = self._trusted.get(check.id)  # a ring's answer is shared while it holds: filter it once
+                if last is not None and last[0] is kinds_by_member:
+                    members = last[1]
+                else:
+                    isdisjoint = via.isdisjoint
+                    members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
+                    self._trusted[check.id] = (kinds_by_member, members)
             sale = view.sale.id if view.sale is not None else None
             out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
         return out
@@ -137,7 +148,12 @@ class Escalator:
             return out
         entry = _Recent(view.event.ts, view, decision)
         account = view.event.account_id
-        self._keep(self._recent, account, entry, entry.ts)
+        held = self._recent.get(account)
+        if held is None:
+            self._recent[account] = [entry]
+            self._file(account, entry.ts)  # filed once, by its first order (the sweep files it again)
+        else:
+            held.append(entry)
         for rule in rules:
             waiting = self._open[rule]
             held = waiting.get(account)
@@ -145,13 +161,15 @@ class Escalator:
                 waiting[account] = [entry]
             else:
                 held.append(entry)
-        if entry.ts >= self._latest:  # no trigger from later in event time (in replay, the rule)
+        times = self._trigger_times
+        if not times or entry.ts >= times[-1]:  # no trigger from later in event time (in replay, the rule)
             return out
-        for trigger in self._triggers.get(account, ()):
-            if trigger.ts > entry.ts:  # a trigger from later in event time, seen first
-                new = self._weigh(entry, trigger, trigger.members[account], decided_at)
-                if new is not None:
-                    out.append(new)
+        at = bisect_right(times, entry.ts)
+        later = sorted((n, t) for n, t in zip(self._trigger_arrivals[at:], self._triggers[at:]) if account in t.members)
+        for _, trigger in later:  # triggers from later in event time, seen first
+            new = self._weigh(entry, trigger, trigger.members[account], decided_at)
+            if new is not None:
+                out.append(new)
         return out
 
     def apply(self, trigger: Trigger, decided_at: str) -> list[Decision]:
@@ -159,32 +177,31 @@ class Escalator:
         out = []
         ts, by, rule = trigger.ts, trigger.by, trigger.rule
         waiting = self._open.get(rule, {})
-        kept = self._triggers
-        for member, kinds in trigger.members.items():
-            entries = waiting.get(member)
-            if entries:
-                left = []
-                for entry in entries:
-                    if rule in entry.considered:
-                        continue  # weighed since (a trigger seen after the order, see decided)
-                    if entry.ts <= ts and entry.decision.order_id != by:  # _weigh checks the window
-                        new = self._weigh(entry, trigger, kinds, decided_at)
-                        if new is not None:
-                            out.append(new)
-                    if rule not in entry.considered:
-                        left.append(entry)
-                if left:
-                    waiting[member] = left
-                else:
-                    del waiting[member]
-            held = kept.get(member)
-            if held is None:
-                kept[member] = [trigger]
-                self._file(member, ts)
+        members = trigger.members
+        # Most members of a ring had all their orders weighed by its earlier triggers: find the
+        # others with one set intersection, and visit them in the members' order.
+        found = members.keys() & waiting.keys()
+        for member in (found if len(found) < 2 else [m for m in members if m in found]):
+            left = []
+            for entry in waiting[member]:
+                if rule in entry.considered:
+                    continue  # weighed since (a trigger seen after the order, see decided)
+                if entry.ts <= ts and entry.decision.order_id != by:  # _weigh checks the window
+                    new = self._weigh(entry, trigger, members[member], decided_at)
+                    if new is not None:
+                        out.append(new)
+                if rule not in entry.considered:
+                    left.append(entry)
+            if left:
+                waiting[member] = left
             else:
-                held.append(trigger)
-        if ts > self._latest:
-            self._latest = ts
+                del waiting[member]
+        times = self._trigger_times
+        at = len(times) if not times or ts >= times[-1] else bisect_right(times, ts)
+        times.insert(at, ts)
+        self._triggers.insert(at, trigger)
+        self._arrivals += 1
+        self._trigger_arrivals.insert(at, self._arrivals)
         return out
 
     def replace(self, decision: Decision) -> None:
@@ -226,16 +243,6 @@ class Escalator:
         entry.decision = new
         return new
 
-    def _keep(self, table: dict[str, list], account: str, item: Any, ts: float) -> None:
-        """Hold ``item`` for ``account``; an account is filed for sweeping once, by its first item
-        (the sweep files it again by the newest item it keeps)."""
-        held = table.get(account)
-        if held is None:
-            table[account] = [item]
-            self._file(account, ts)
-        else:
-            held.append(item)
-
     def _file(self, account: str, ts: float) -> None:
         bucket = int(ts // self._width)
         accounts = self._buckets.get(bucket)
@@ -247,23 +254,29 @@ class Escalator:
     def sweep(self, watermark: float) -> None:
         """Forget orders and triggers out of reach (older than ``escalate_within``)."""
         cut = watermark - self.within
+        gone = bisect_right(self._trigger_times, cut)
+        if gone:
+            del self._triggers[:gone], self._trigger_times[:gone], self._trigger_arrivals[:gone]
         width = self._width
         for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
             for account in self._buckets.pop(bucket):
-                newest = None
-                for table in (self._recent, self._triggers, *self._open.values()):
-                    held = table.get(account)
-                    if held is None:
-                        continue
-                    keep = [x for x in held if x.ts > cut]
-                    if keep:
-                        table[account] = keep
-                        latest = max(x.ts for x in keep)
-                        newest = latest if newest is None or latest > newest else newest
-                    else:
-                        del table[account]
-                if newest is not None:
-                    self._file(account, newest)
+                held = self._recent.get(account)
+                if held is None:
+                    continue
+                keep = [x for x in held if x.ts > cut]
+                if keep:
+                    self._recent[account] = keep
+                    self._file(account, max(x.ts for x in keep))
+                else:
+                    del self._recent[account]
+                for waiting in self._open.values():  # each holds some of the account's recent orders
+                    held = waiting.get(account)
+                    if held is not None:
+                        keep = [x for x in held if x.ts > cut]
+                        if keep:
+                            waiting[account] = keep
+                        else:
+                            del waiting[account]
 
     def size(self) -> int:
         return sum(len(v) for v in self._recent.values())

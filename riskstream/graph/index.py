@@ -62,7 +62,7 @@ class _Account:
     """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
 
     __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "version", "ids",
-                 "borns")
+                 "borns", "touched")
 
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
@@ -79,6 +79,7 @@ class _Account:
         self.version = 0
         self.ids: list[str] | None = None
         self.borns: list[float] | None = None
+        self.touched = 0  # roots only: the stamp of the member restamped last (see ring_token)
 
 
 class ClusterIndex:
@@ -134,7 +135,7 @@ class ClusterIndex:
             if ts >= self._next_sweep:
                 self.sweep()
         me = self._accounts.get(account)
-        grown = False
+        restamp = False  # it links a shared entity anew: the kinds it shares may change
         entities, hubs = self._entities, self.hubs
         for node in nodes:
             hub = hubs.get(node)
@@ -152,22 +153,24 @@ class ClusterIndex:
                     links[node] = ts  # a known link, refreshed
                 continue
             links[node] = ts
-            grown = True
             # An entity of one account holds the bare account id (most entities
             # are never shared); a shared one holds {account: None}, in link order.
             accounts = entities.get(node)
             if accounts is None:
-                entities[node] = account
+                entities[node] = account  # shared with nobody: the kinds it shares stay the same
                 continue
             if accounts.__class__ is str:
                 if accounts == account:
                     continue
+                restamp = True
                 first = accounts
                 accounts = entities[node] = {first: None, account: None}
                 self._restamp(self._accounts[first])  # it shares this entity now
             elif account in accounts:
+                restamp = True
                 continue
             else:
+                restamp = True
                 first = next(iter(accounts))
                 accounts[account] = None
             if len(accounts) > self.hub_limit(node):
@@ -183,9 +186,8 @@ class ClusterIndex:
             if bucket != me.bucket:
                 me.bucket = bucket
                 self._file(me, bucket)
-            if grown:
-                self._stamps += 1  # _restamp(), inlined
-                me.stamp = self._stamps
+            if restamp:
+                self._restamp(me)
         return changes
 
     def hub_limit(self, node: str) -> int:
@@ -283,6 +285,16 @@ class ClusterIndex:
         """A number that changes whenever what :meth:`shared_kinds` answers for ``account`` may change."""
         me = self._accounts.get(account)
         return me.stamp if me is not None else 0
+
+    def ring_token(self, account: str) -> tuple[str, int, int] | None:
+        """``(oldest member, version, touched)`` of ``account``'s cluster: it changes whenever the
+        members change or one of them is restamped, so it tells when :meth:`member_stamps`
+        (and what is derived from them) may have changed.  None for an unknown account."""
+        me = self._accounts.get(account)
+        if me is None:
+            return None
+        root = _find(me)
+        return root.members[0].id, root.version, root.touched  # type: ignore[index]
 
     def member_stamps(self, account: str) -> list[tuple[str, int]]:
         """Each account of ``account``'s cluster with its :meth:`stamp`, oldest first."""
@@ -441,7 +453,7 @@ class ClusterIndex:
 
     def _restamp(self, me: _Account) -> None:
         self._stamps += 1
-        me.stamp = self._stamps
+        me.stamp = _find(me).touched = self._stamps
 
 
 def _find(me: _Account) -> _Account:

@@ -126,6 +126,29 @@ def test_a_ring_is_frozen_together_and_its_first_orders_are_escalated():
     assert all(d.revision == 1 for d in decisions)
 
 
+def test_an_order_decided_after_a_later_trigger_is_escalated_by_it():
+    """The stream's decide partitions run apart: a ring's trigger can reach the partition of a
+    member's earlier order before that order is decided; the order is weighed against it then."""
+    ring = engine_for(HEADER, SALE, GRAPH, RING_RULE)
+    ring.graph.escalator.outbox = triggers = []  # published, not applied here
+    decisions = [ring.decide(e) for e in ring_orders(5, t0=10)]
+    assert [t.by for t in triggers] == [d.order_id for d in decisions[2:]] and "r0" in triggers[0].members
+    other = engine_for(HEADER, SALE, GRAPH, RING_RULE)  # the partition that owns r0's earlier order
+    for trigger in reversed(triggers):  # arriving out of event-time order
+        other.escalate(trigger)
+    assert other.take_escalations() == []  # it keeps no order of the ring yet
+    late = other.decide(event(5, account_id="r0", device_id="emu-2", sku="FS-1", account_age=3600, order_id="late"))
+    assert late.action is Outcome.ALLOW and late.revision == 1
+    [escalated] = other.take_escalations()
+    assert (escalated.order_id, escalated.revision, escalated.action) == ("late", 2, Outcome.FREEZE)
+    assert escalated.reasons[-1].value["escalated_by"] == triggers[-1].by  # the first trigger to arrive
+    assert escalated.cluster["links"] == [{"kind": "device"}]
+    # an order later in event time than every trigger, or of an account no trigger names, is left alone
+    after = other.decide(event(60, account_id="r0", device_id="emu-2", sku="FS-1", account_age=3600, order_id="after"))
+    stranger = other.decide(event(6, account_id="z9", device_id="emu-3", sku="FS-1", account_age=3600, order_id="z"))
+    assert after.action is stranger.action is Outcome.ALLOW and other.take_escalations() == []
+
+
 def test_established_accounts_sharing_a_device_are_not_a_ring():
     engine = engine_for(HEADER, SALE, GRAPH, RING_RULE)
     decisions = [engine.decide(e) for e in ring_orders(age=400 * 86400.0)]
@@ -200,3 +223,4 @@ def test_escalation_state_is_forgotten_once_out_of_reach():
     engine.observe(engine.watermark + escalator.within + 2 * 3600)
     engine.sweep()
     assert escalator.size() == 0 and not escalator._triggers and not escalator._buckets
+    assert not any(escalator._open.values())  # the orders waiting per rule went with them
