@@ -371,20 +371,13 @@ class GraphStep:
     def kinds_by_member(self, account: str) -> dict[str, list[str]]:
         """Each member of ``account``'s cluster, oldest first, with :meth:`shared_kinds` sorted
         (what a trigger names; asked for the whole ring each time one of its orders is frozen,
-        so the answer is kept while no member's stamp changes).  Shared: do not modify it."""
+        so the answer is kept while the ring's token holds).  Shared: do not modify it."""
         token = self.index.ring_token(account)
         if token is not None:
             ring = self._rings.get(token[0])  # by the oldest member; the token says if it still holds
             if ring is not None and ring[0] == token:
                 return ring[1]
-        stamps = self.index.member_stamps(account)
-        cache = self._kinds
-        out = {}
-        for member, stamp in stamps:
-            known = cache.get(member)
-            if known is None or known[0] != stamp:
-                known = self._learn_kinds(member, stamp)
-            out[member] = known[2]
+        out = dict(self.index.kinds_by_member(account))  # a copy: the index's changes with the ring
         if token is not None:
             if len(self._rings) >= 10_000:
                 self._rings.clear()

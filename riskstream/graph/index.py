@@ -62,7 +62,7 @@ class _Account:
     """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
 
     __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "version", "ids",
-                 "borns", "touched")
+                 "borns", "touched", "kinds", "stale")
 
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
@@ -80,6 +80,10 @@ class _Account:
         self.ids: list[str] | None = None
         self.borns: list[float] | None = None
         self.touched = 0  # roots only: the stamp of the member restamped last (see ring_token)
+        # Roots only, once kinds_by_member was asked: member id -> its shared kinds (sorted),
+        # kept through unions, and the members whose entry must be worked out again.
+        self.kinds: dict[str, list[str] | None] | None = None
+        self.stale: list[_Account] | None = None
 
 
 class ClusterIndex:
@@ -288,28 +292,47 @@ class ClusterIndex:
 
     def ring_token(self, account: str) -> tuple[str, int, int] | None:
         """``(oldest member, version, touched)`` of ``account``'s cluster: it changes whenever the
-        members change or one of them is restamped, so it tells when :meth:`member_stamps`
-        (and what is derived from them) may have changed.  None for an unknown account."""
+        members change or one of them is restamped, so it tells when :meth:`kinds_by_member`
+        (and what is derived from it) may have changed.  None for an unknown account."""
         me = self._accounts.get(account)
         if me is None:
             return None
         root = _find(me)
         return root.members[0].id, root.version, root.touched  # type: ignore[index]
 
-    def member_stamps(self, account: str) -> list[tuple[str, int]]:
-        """Each account of ``account``'s cluster with its :meth:`stamp`, oldest first."""
-        me = self._accounts.get(account)
-        if me is None:
-            return [(account, 0)]
-        return [(m.id, m.stamp) for m in _find(me).members]  # type: ignore[union-attr]
-
     def shared_kinds(self, account: str) -> set[str]:
         """Kinds of the non-hub entities ``account`` shares with another account (``"device"``...)."""
         me = self._accounts.get(account)
-        if me is None:
-            return set()
+        return self._shared_kinds(me) if me is not None else set()
+
+    def _shared_kinds(self, me: _Account) -> set[str]:
         entities = self._entities
         return {node[: node.find(":")] for node in me.links if entities.get(node).__class__ is dict}
+
+    def kinds_by_member(self, account: str) -> dict[str, list[str]]:
+        """Each member of ``account``'s cluster, oldest first, with its :meth:`shared_kinds` sorted.
+
+        A ring asks this each time one of its orders is frozen, while it
+        grows by a member or two between asks, so the answer is kept on the
+        root: a union appends the new members, a restamp marks a member, and
+        only those entries are worked out again.  The dict is the root's own
+        and changes with the cluster: copy it to keep it."""
+        me = self._accounts.get(account)
+        if me is None:
+            return {account: []}
+        root = _find(me)
+        kinds, stale = root.kinds, root.stale
+        if kinds is None or stale is None:
+            stale = root.members
+            kinds = root.kinds = dict.fromkeys([m.id for m in stale])  # type: ignore[union-attr]
+            root.stale = []
+        elif stale:
+            root.stale = []
+        else:
+            return kinds  # type: ignore[return-value]
+        for member in stale:  # type: ignore[union-attr]
+            kinds[member.id] = sorted(self._shared_kinds(member))
+        return kinds  # type: ignore[return-value]
 
     def accounts_of(self, node: str) -> list[str]:
         """Accounts linked to a non-hub entity, in link order."""
@@ -389,6 +412,10 @@ class ClusterIndex:
             ra, rb, ma, mb = rb, ra, mb, ma
         rb.parent = ra
         ma.extend(mb)
+        if ra.kinds is not None:  # kinds_by_member was asked of ra: its answer takes rb's members
+            ra.kinds.update(dict.fromkeys([m.id for m in mb]))
+            ra.stale.extend(mb)  # type: ignore[union-attr]
+        rb.kinds = rb.stale = None
         if rb.founder < ra.founder:  # type: ignore[operator]
             ra.founder = rb.founder
         rb.members = rb.founder = rb.ids = rb.borns = None
@@ -434,11 +461,12 @@ class ClusterIndex:
         for me in members:
             if not me.links:  # no live links left: it leaves the graph
                 del self._accounts[me.id]
-                me.members = me.founder = me.ids = me.borns = None
+                me.members = me.founder = me.ids = me.borns = me.kinds = me.stale = None
                 continue
             me.parent = me
             me.members = [me]
             me.founder = (me.first, me.id)
+            me.kinds = me.stale = None
             self._changed(me)
             live.append(me)
         entities, accounts = self._entities, self._accounts
@@ -453,7 +481,10 @@ class ClusterIndex:
 
     def _restamp(self, me: _Account) -> None:
         self._stamps += 1
-        me.stamp = _find(me).touched = self._stamps
+        root = _find(me)
+        me.stamp = root.touched = self._stamps
+        if root.stale is not None:
+            root.stale.append(me)
 
 
 def _find(me: _Account) -> _Account:

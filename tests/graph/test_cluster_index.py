@@ -58,6 +58,23 @@ def test_a_hub_is_recorded_but_never_merges():
     assert "address:locker" in index.hubs and index.cluster_of("h0") is None
 
 
+def test_kinds_by_member_follow_merges_restamps_and_a_hub_that_splits_the_ring():
+    index = ClusterIndex(hub_accounts=3, retention=86400)
+    for n in range(3):
+        index.link(f"r{n}", ["ip:nat", f"device:d{n}"], n)
+    assert index.kinds_by_member("r2") == {"r0": ["ip"], "r1": ["ip"], "r2": ["ip"]}
+    index.link("r1", ["device:d0"], 3)  # r0 and r1 now share a device too
+    assert index.kinds_by_member("r0") == {"r0": ["device", "ip"], "r1": ["device", "ip"], "r2": ["ip"]}
+    index.link("x", ["phone:p"], 4)
+    index.link("r2", ["phone:p"], 5)  # a merge brings x in
+    assert list(index.kinds_by_member("x").items()) == [
+        ("r0", ["device", "ip"]), ("r1", ["device", "ip"]), ("r2", ["ip", "phone"]), ("x", ["phone"])]
+    index.link("r3", ["ip:nat"], 6)  # the NAT becomes a hub: the ring splits on it
+    assert index.kinds_by_member("r0") == {"r0": ["device"], "r1": ["device"]}
+    assert index.kinds_by_member("r2") == {"r2": ["phone"], "x": ["phone"]}
+    assert index.kinds_by_member("r3") == {"r3": []} and index.kinds_by_member("nobody") == {"nobody": []}
+
+
 def test_a_hub_used_by_many_accounts_costs_no_memory_per_account():
     index = ClusterIndex(hub_accounts=10, retention=3600)
     spotter = LinkSpotter(3600)
@@ -203,8 +220,8 @@ orders = st.lists(
 @settings(max_examples=80, deadline=None)
 @given(orders)
 def test_kept_cluster_sums_and_new_shares_equal_a_fresh_count(rows):
-    """The graph step keeps each cluster's flash sums and sorted creation times while its
-    members stay the same; through merges, hubs and ageing they must equal a count from scratch."""
+    """The graph step keeps each cluster's flash sums, sorted creation times and kinds by member
+    while its members stay the same; through merges, hubs and ageing they must equal a count from scratch."""
     from riskstream.engine.clusters import GraphStep
     from riskstream.engine.order_view import SaleIndex
     from riskstream.rules.model import GraphSettings
@@ -227,3 +244,9 @@ def test_kept_cluster_sums_and_new_shares_equal_a_fresh_count(rows):
         if size > 1:
             young = sum(1 for m in members if step.index.born(m) is not None and step.index.born(m) > ts - 200)
             assert step.new_share(name, ts, born, size) == young / size
+        # the kinds by member kept through merges, restamps, hubs and ageing (asked of this
+        # account's cluster every order, of another's now and then)
+        for asked in (name, f"a{(account + 7) % 15}") if n % 3 == 0 else (name,):
+            fresh = [(m, sorted(step.index.shared_kinds(m))) for m in step.index.members(asked)]
+            assert list(step.index.kinds_by_member(asked).items()) == fresh
+            assert list(step.kinds_by_member(asked).items()) == fresh
