@@ -40,9 +40,11 @@ class LinkSpotter:
         self.refresh = float(refresh) if refresh is not None else self.retention / 4
         self.watermark = float("-inf")
         self._last: dict[str, dict[str, float]] = {}  # account -> {node: last passed on}
-        self._bucket: dict[str, int] = {}  # account -> sweep bucket of its newest link
         self._hub_last: dict[str, float] = {}
         self._bucket_width = max(1.0, self.retention / 8)
+        # sweep bucket -> accounts filed there: by their first link, and by the newest one
+        # they keep after each sweep (when they are forgotten is only a matter of memory:
+        # a link remembered past ``refresh`` is passed on again just as a forgotten one is)
         self._buckets: dict[int, list[str]] = {}
         self._next_sweep = float("-inf")
         self.passed = 0  # links passed on so far
@@ -66,24 +68,23 @@ class LinkSpotter:
             mine = self._last[account] = dict.fromkeys(out, ts)
             if len(mine) < len(out):  # a node listed twice is passed on once
                 out = list(mine)
+            self._file(account, ts)
         else:
-            out, mine = self._spot_known(account, mine, nodes, ts, hubs)
+            out = self._spot_known(account, mine, nodes, ts, hubs)
         self.passed += len(out)
-        if not out or mine is None:  # nothing passed, or only links to hubs: nothing to file for sweeping
-            return out
-        bucket = int(ts // self._bucket_width)
-        if self._bucket.get(account) != bucket:
-            self._bucket[account] = bucket
-            accounts = self._buckets.get(bucket)
-            if accounts is None:
-                self._buckets[bucket] = [account]
-            else:
-                accounts.append(account)
         return out
 
+    def _file(self, account: str, ts: float) -> None:
+        bucket = int(ts // self._bucket_width)
+        accounts = self._buckets.get(bucket)
+        if accounts is None:
+            self._buckets[bucket] = [account]
+        else:
+            accounts.append(account)
+
     def _spot_known(self, account: str, mine: dict[str, float] | None, nodes: Iterable[str], ts: float,
-                    hubs: Container[str]) -> tuple[list[str], dict[str, float] | None]:
-        """:meth:`spot` for an account seen before, or with ``hubs``: the nodes passed on, and the account's memory."""
+                    hubs: Container[str]) -> list[str]:
+        """:meth:`spot` for an account seen before, or with ``hubs``: the nodes passed on."""
         out: list[str] = []
         refresh = self.refresh
         for node in nodes:
@@ -93,15 +94,16 @@ class LinkSpotter:
                     self._hub_last[node] = ts
                     out.append(node)
                 continue
-            if mine is None:
+            if mine is None:  # its first link that is not to a hub
                 mine = self._last[account] = {}
+                self._file(account, ts)
                 seen = None
             else:
                 seen = mine.get(node)
             if seen is None or ts - seen >= refresh:
                 mine[node] = ts
                 out.append(node)
-        return out, mine
+        return out
 
     def sweep(self) -> None:
         """Forget links not passed on within the retention (the graph dropped them too)."""
@@ -114,9 +116,10 @@ class LinkSpotter:
                     continue
                 for node in [n for n, seen in mine.items() if seen <= cut]:
                     del mine[node]
-                if not mine:
+                if mine:
+                    self._file(account, max(mine.values()))
+                else:
                     del self._last[account]
-                    del self._bucket[account]
         for node in [n for n, seen in self._hub_last.items() if seen <= cut]:
             del self._hub_last[node]
         self._next_sweep = self.watermark + max(60.0, self.retention / 8)
