@@ -90,7 +90,8 @@ class Escalator:
         self._trigger_times: list[float] = []
         self._trigger_arrivals: list[int] = []  # their arrival numbers: late orders weigh them in arrival order
         self._arrivals = 0
-        self._trusted: dict[str, tuple[dict, dict]] = {}  # rule -> (last ring answer, its members the rule trusts)
+        # (rule, cluster) -> (the ring's last answer, its members the rule trusts)
+        self._trusted: dict[tuple[str, str], tuple[dict, dict]] = {}
         self._width = max(1.0, within / 4)
         self._buckets: dict[int, list[str]] = {}  # time bucket -> accounts with orders or triggers then
 
@@ -121,13 +122,16 @@ class Escalator:
             if via is None:
                 members = kinds_by_member
             else:  # a member in the cluster only through kinds the rule does not trust is left alone
-                last = self._trusted.get(check.id)  # a ring's answer is shared while it holds: filter it once
+                key = (check.id, facts.id)  # a ring's answer is shared while it holds: filter it once
+                last = self._trusted.get(key)
                 if last is not None and last[0] is kinds_by_member:
                     members = last[1]
                 else:
                     isdisjoint = via.isdisjoint
                     members = {member: kinds for member, kinds in kinds_by_member.items() if not isdisjoint(kinds)}
-                    self._trusted[check.id] = (kinds_by_member, members)
+                    if len(self._trusted) >= 10_000:
+                        self._trusted.clear()
+                    self._trusted[key] = (kinds_by_member, members)
             sale = view.sale.id if view.sale is not None else None
             out.append(Trigger(facts.id, facts.size, check.id, decision.order_id, view.event.ts, sale, reason, members))
         return out
