@@ -193,8 +193,8 @@ class GraphStep:
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}  # sales with flash tallies -> their end
         self._rings: dict[str, tuple[tuple, dict[str, list[str]]]] = {}  # see kinds_by_member
-        # (cluster id, sale) -> (cluster version, {sku: [units, orders]}): see flash_of
-        self._sums: dict[tuple[str, str], tuple[int, dict[str, list[int]]]] = {}
+        # (cluster id, sale) -> [lineage serial, members counted, {sku: [units, orders]}]: see flash_of
+        self._sums: dict[tuple[str, str], list] = {}
         self.escalator: Escalator | None = None  # set by the engine, which knows the rules
         self._kinds: dict[str, tuple[int, set[str], list[str]]] = {}  # account -> (stamp, shared kinds, sorted)
 
@@ -262,10 +262,10 @@ class GraphStep:
             if tally is None:
                 tally = buys[account] = {}
             sums = None
-            if found is not None:  # the cluster's kept sums (see flash_of) take the buy too
+            if found is not None:  # the cluster's kept sums (see flash_of) take the buy of a member they count
                 kept = self._sums.get((found[0], sale))
-                if kept is not None and kept[0] == index.version(account):
-                    sums = kept[1]
+                if kept is not None and account in kept[1] and kept[0] == index.serial(account):
+                    sums = kept[2]
             for sku, quantity in zip(skus, units):
                 got = tally.get(sku)
                 if got is None:
@@ -321,19 +321,34 @@ class GraphStep:
     def flash_of(self, account: str, cluster_id: str | None, sale: str, skus: list[str]) -> tuple[int, int]:
         """``(units, orders)`` of the SKUs bought in ``sale`` by ``account``'s cluster (max over the SKUs).
 
-        A ring's orders ask this of the same cluster over and over, so each
-        cluster's sums per SKU are kept while its members stay the same
-        (:meth:`ClusterIndex.version`); :meth:`apply` adds each member's new buys to them."""
+        A ring's orders ask this of the same cluster over and over while it
+        grows, so each cluster's sums per SKU are kept with the members they
+        count: :meth:`apply` adds a counted member's new buys, members who
+        joined since (:meth:`ClusterIndex.lineage`) are added when next asked,
+        and a rebuild of the cluster starts the count again."""
         if cluster_id is None:
             return self.cluster_flash([account], sale, skus)
-        version = self.index.version(account)
+        serial, size = self.index.lineage(account)
         key = (cluster_id, sale)
         entry = self._sums.get(key)
-        if entry is None or entry[0] != version:
+        if entry is None or entry[0] != serial:
             if len(self._sums) >= 100_000:
                 self._sums.clear()
-            entry = self._sums[key] = (version, {})
-        sums = entry[1]
+            entry = self._sums[key] = [serial, set(), {}]
+        counted, sums = entry[1], entry[2]
+        if len(counted) < size:  # members who joined since: add their buys
+            joined = self.index.members_from(account, len(counted))
+            counted.update(joined)
+            if sums:
+                buys = self.flash_buys.get(sale, {})
+                for member in joined:
+                    tally = buys.get(member)
+                    if tally is not None:
+                        for sku, total in sums.items():
+                            got = tally.get(sku)
+                            if got is not None:
+                                total[0] += got[1]
+                                total[1] += got[0]
         units = orders = 0
         for sku in skus:
             got = sums.get(sku)

@@ -62,7 +62,7 @@ class _Account:
     """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
 
     __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "version", "ids",
-                 "borns", "touched", "kinds", "stale")
+                 "borns", "touched", "kinds", "stale", "serial")
 
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
@@ -84,6 +84,7 @@ class _Account:
         # kept through unions, and the members whose entry must be worked out again.
         self.kinds: dict[str, list[str] | None] | None = None
         self.stale: list[_Account] | None = None
+        self.serial = 0  # roots only: see lineage (0: none given yet)
 
 
 class ClusterIndex:
@@ -122,6 +123,7 @@ class ClusterIndex:
         self._ids: dict[str, str] = {}
         self._stamps = 0
         self._versions = 0
+        self._serials = 0
 
     # ------------------------------------------------------------------ updates
     def link(self, account: str, nodes: Iterable[str], ts: float, born: float | None = None) -> list[Change]:
@@ -275,10 +277,31 @@ class ClusterIndex:
             ids = root.ids = [m.id for m in root.members]  # type: ignore[union-attr]
         return ids
 
-    def version(self, account: str) -> int:
-        """A number that changes whenever the members of ``account``'s cluster change (0 when unknown)."""
+    def lineage(self, account: str) -> tuple[int, int]:
+        """``(serial, size)`` of ``account``'s cluster.  A root's member list only grows
+        (a union appends the absorbed members) until a rebuild starts it again, and the
+        serial names one such run: while it holds, the members counted at some size are
+        the first ``size`` of :meth:`members`, and :meth:`members_from` gives the rest."""
         me = self._accounts.get(account)
-        return _find(me).version if me is not None else 0
+        if me is None:
+            return 0, 1
+        root = _find(me)
+        if not root.serial:
+            self._serials += 1
+            root.serial = self._serials
+        return root.serial, len(root.members)  # type: ignore[arg-type]
+
+    def serial(self, account: str) -> int:
+        """The serial :meth:`lineage` gave ``account``'s cluster (0 when it gave none since the last rebuild)."""
+        me = self._accounts.get(account)
+        return _find(me).serial if me is not None else 0
+
+    def members_from(self, account: str, start: int) -> list[str]:
+        """The accounts of ``account``'s cluster from position ``start`` of :meth:`members` on."""
+        me = self._accounts.get(account)
+        if me is None:
+            return [account][start:]
+        return [m.id for m in _find(me).members[start:]]  # type: ignore[index]
 
     def links_of(self, account: str) -> dict[str, float]:
         """The account's live non-hub links: entity node -> last link time."""
@@ -467,6 +490,7 @@ class ClusterIndex:
             me.members = [me]
             me.founder = (me.first, me.id)
             me.kinds = me.stale = None
+            me.serial = 0
             self._changed(me)
             live.append(me)
         entities, accounts = self._entities, self._accounts

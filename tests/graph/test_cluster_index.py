@@ -206,6 +206,30 @@ def test_cached_shared_kinds_follow_every_change_of_the_cluster():
     assert checked > 6000 and step.index.rebuilds > 20
 
 
+def test_kept_flash_sums_follow_a_ring_that_grows_then_loses_a_member():
+    from riskstream.engine.clusters import GraphStep
+    from riskstream.engine.order_view import SaleIndex
+    from riskstream.rules.model import GraphSettings
+
+    step = GraphStep(GraphSettings(links=["device", "phone"], hub_accounts=10, retention=300), SaleIndex({}))
+
+    def buy(n, account, nodes, ts, units=1):
+        return step.apply([f"o{n}", account, ts, None, nodes, None, ["S", 1e9, ["FS-1"], [units]], False])
+
+    buy(0, "a", ["device:d", "phone:p"], 0.0)
+    buy(1, "b", ["device:d"], 1.0, units=2)
+    cluster_id, _ = buy(2, "c", ["phone:p"], 200.0, units=3)
+    assert step.flash_of("a", cluster_id, "S", ["FS-1"]) == (6, 3)
+    buy(3, "d", ["phone:p"], 210.0, units=4)  # joins: added when next asked
+    buy(4, "b", ["device:d"], 220.0)  # a counted member buys again
+    assert step.flash_of("a", cluster_id, "S", ["FS-1"]) == (11, 5)
+    # links age out (a and d refresh only their phones): the ring is rebuilt without b and c
+    buy(5, "a", ["phone:p"], 400.0)
+    found = buy(6, "d", ["phone:p"], 560.0)
+    assert found is not None and step.index.members("a") == ["a", "d"]
+    assert step.flash_of("a", found[0], "S", ["FS-1"]) == step.cluster_flash(["a", "d"], "S", ["FS-1"]) == (7, 4)
+
+
 orders = st.lists(
     st.tuples(
         st.integers(0, 14),  # account
