@@ -192,7 +192,6 @@ class GraphStep:
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
         self._sale_ends: dict[str, float] = {}  # sales with flash tallies -> their end
-        self._rings: dict[str, tuple[tuple, dict[str, list[str]]]] = {}  # see kinds_by_member
         # (cluster id, sale) -> [lineage serial, members counted, {sku: [units, orders]}]: see flash_of
         self._sums: dict[tuple[str, str], list] = {}
         self.escalator: Escalator | None = None  # set by the engine, which knows the rules
@@ -384,34 +383,19 @@ class GraphStep:
         return self._known_kinds(account)[1]
 
     def kinds_by_member(self, account: str) -> dict[str, list[str]]:
-        """Each member of ``account``'s cluster, oldest first, with :meth:`shared_kinds` sorted
-        (what a trigger names; asked for the whole ring each time one of its orders is frozen,
-        so the answer is kept while the ring's token holds).  Shared: do not modify it."""
-        token = self.index.ring_token(account)
-        if token is not None:
-            ring = self._rings.get(token[0])  # by the oldest member; the token says if it still holds
-            if ring is not None and ring[0] == token:
-                return ring[1]
-        out = dict(self.index.kinds_by_member(account))  # a copy: the index's changes with the ring
-        if token is not None:
-            if len(self._rings) >= 10_000:
-                self._rings.clear()
-            self._rings[token[0]] = (token, out)
-        return out
+        """Each member of ``account``'s cluster, oldest first, with :meth:`shared_kinds` sorted:
+        what a trigger names (:meth:`ClusterIndex.kinds_by_member`; shared, do not modify it)."""
+        return self.index.kinds_by_member(account)
 
     def _known_kinds(self, account: str) -> tuple[int, set[str], list[str]]:
         """``(stamp, shared kinds, the same sorted)`` of ``account``, kept while its stamp holds."""
         stamp = self.index.stamp(account)
         known = self._kinds.get(account)
         if known is None or known[0] != stamp:
-            known = self._learn_kinds(account, stamp)
-        return known
-
-    def _learn_kinds(self, account: str, stamp: int) -> tuple[int, set[str], list[str]]:
-        kinds = self.index.shared_kinds(account)
-        if len(self._kinds) >= 100_000:
-            self._kinds.clear()
-        known = self._kinds[account] = (stamp, kinds, sorted(kinds))
+            kinds = self.index.shared_kinds(account)
+            if len(self._kinds) >= 100_000:
+                self._kinds.clear()
+            known = self._kinds[account] = (stamp, kinds, sorted(kinds))
         return known
 
     def links_record(self, account: str) -> list[dict[str, Any]]:

@@ -62,7 +62,7 @@ class _Account:
     """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
 
     __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "version", "ids",
-                 "borns", "touched", "kinds", "stale", "serial")
+                 "borns", "kinds", "stale", "serial")
 
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
@@ -79,10 +79,9 @@ class _Account:
         self.version = 0
         self.ids: list[str] | None = None
         self.borns: list[float] | None = None
-        self.touched = 0  # roots only: the stamp of the member restamped last (see ring_token)
-        # Roots only, once kinds_by_member was asked: member id -> its shared kinds (sorted),
-        # kept through unions, and the members whose entry must be worked out again.
-        self.kinds: dict[str, list[str] | None] | None = None
+        # Roots only, once kinds_by_member was asked: its answer (replaced, never changed, when
+        # the cluster changes), and the members whose entry must be worked out again.
+        self.kinds: dict[str, list[str]] | None = None
         self.stale: list[_Account] | None = None
         self.serial = 0  # roots only: see lineage (0: none given yet)
 
@@ -313,16 +312,6 @@ class ClusterIndex:
         me = self._accounts.get(account)
         return me.stamp if me is not None else 0
 
-    def ring_token(self, account: str) -> tuple[str, int, int] | None:
-        """``(oldest member, version, touched)`` of ``account``'s cluster: it changes whenever the
-        members change or one of them is restamped, so it tells when :meth:`kinds_by_member`
-        (and what is derived from it) may have changed.  None for an unknown account."""
-        me = self._accounts.get(account)
-        if me is None:
-            return None
-        root = _find(me)
-        return root.members[0].id, root.version, root.touched  # type: ignore[index]
-
     def shared_kinds(self, account: str) -> set[str]:
         """Kinds of the non-hub entities ``account`` shares with another account (``"device"``...)."""
         me = self._accounts.get(account)
@@ -337,25 +326,24 @@ class ClusterIndex:
 
         A ring asks this each time one of its orders is frozen, while it
         grows by a member or two between asks, so the answer is kept on the
-        root: a union appends the new members, a restamp marks a member, and
-        only those entries are worked out again.  The dict is the root's own
-        and changes with the cluster: copy it to keep it."""
+        root: a union marks the members it brings, a restamp marks its
+        member, and only marked members are worked out again, into a new
+        dict.  The same dict is returned while the cluster is unchanged (an
+        unchanged ring is recognised by identity); do not modify it."""
         me = self._accounts.get(account)
         if me is None:
             return {account: []}
         root = _find(me)
         kinds, stale = root.kinds, root.stale
         if kinds is None or stale is None:
-            stale = root.members
-            kinds = root.kinds = dict.fromkeys([m.id for m in stale])  # type: ignore[union-attr]
-            root.stale = []
+            stale = root.stale = []
+            kinds = root.kinds = {m.id: sorted(self._shared_kinds(m)) for m in root.members}  # type: ignore[union-attr]
         elif stale:
             root.stale = []
-        else:
-            return kinds  # type: ignore[return-value]
-        for member in stale:  # type: ignore[union-attr]
-            kinds[member.id] = sorted(self._shared_kinds(member))
-        return kinds  # type: ignore[return-value]
+            kinds = root.kinds = dict(kinds)  # earlier answers stay as they were
+            for member in stale:  # members a union brought go last, in member order
+                kinds[member.id] = sorted(self._shared_kinds(member))
+        return kinds
 
     def accounts_of(self, node: str) -> list[str]:
         """Accounts linked to a non-hub entity, in link order."""
@@ -435,9 +423,8 @@ class ClusterIndex:
             ra, rb, ma, mb = rb, ra, mb, ma
         rb.parent = ra
         ma.extend(mb)
-        if ra.kinds is not None:  # kinds_by_member was asked of ra: its answer takes rb's members
-            ra.kinds.update(dict.fromkeys([m.id for m in mb]))
-            ra.stale.extend(mb)  # type: ignore[union-attr]
+        if ra.stale is not None:  # kinds_by_member was asked of ra: its next answer takes rb's members
+            ra.stale.extend(mb)
         rb.kinds = rb.stale = None
         if rb.founder < ra.founder:  # type: ignore[operator]
             ra.founder = rb.founder
@@ -505,10 +492,10 @@ class ClusterIndex:
 
     def _restamp(self, me: _Account) -> None:
         self._stamps += 1
-        root = _find(me)
-        me.stamp = root.touched = self._stamps
-        if root.stale is not None:
-            root.stale.append(me)
+        me.stamp = self._stamps
+        stale = _find(me).stale
+        if stale is not None:
+            stale.append(me)
 
 
 def _find(me: _Account) -> _Account:
