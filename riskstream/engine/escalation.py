@@ -169,7 +169,8 @@ class Escalator:
         if not times or entry.ts >= times[-1]:  # no trigger from later in event time (in replay, the rule)
             return out
         at = bisect_right(times, entry.ts)
-        later = sorted((n, t) for n, t in zip(self._trigger_arrivals[at:], self._triggers[at:]) if account in t.members)
+        later = sorted((n, t) for n, t in zip(self._trigger_arrivals[at:], self._triggers[at:])
+                       if t.rule in rules and account in t.members)  # rules: those whose match selects it
         for _, trigger in later:  # triggers from later in event time, seen first
             new = self._weigh(entry, trigger, trigger.members[account], decided_at)
             if new is not None:
@@ -222,9 +223,9 @@ class Escalator:
         reason = trigger.reason
         target = reason.outcome
         assert target is not None
-        check = self.checks[trigger.rule]
-        if old.action >= target or (check.gate is not None and check.gate.select(entry.view) is None):
+        if old.action >= target:  # (the rule's match selects the order: only such orders wait for it)
             return None
+        check = self.checks[trigger.rule]
         if check.cluster_gate is not None and check.cluster_gate.per_sale:
             sale = entry.view.sale
             if sale is None or sale.id != trigger.sale:

@@ -149,6 +149,33 @@ def test_an_order_decided_after_a_later_trigger_is_escalated_by_it():
     assert after.action is stranger.action is Outcome.ALLOW and other.take_escalations() == []
 
 
+def test_a_late_order_is_weighed_only_against_triggers_of_rules_that_select_it():
+    plain_rule = """
+rules:
+  - id: ring
+    cluster: {size: {ge: 3}, new_share: {ge: 0.5}}
+    match: {flash: true}
+    score: 100
+    outcome: freeze
+  - id: plain-ring
+    cluster: {size: {ge: 2}}
+    match: {skus: [PLAIN]}
+    score: 10
+    outcome: hold
+"""
+    ring = engine_for(HEADER, SALE, GRAPH, plain_rule)
+    ring.graph.escalator.outbox = triggers = []
+    [ring.decide(e) for e in ring_orders(5, t0=10)]
+    assert triggers and {t.rule for t in triggers} == {"ring"}
+    other = engine_for(HEADER, SALE, GRAPH, plain_rule)
+    for trigger in triggers:
+        other.escalate(trigger)
+    # kept for plain-ring, which selects it, and earlier than the ring's triggers, which do not
+    plain = other.decide(event(5, account_id="r0", device_id="emu-2", sku="PLAIN", account_age=3600, order_id="p"))
+    assert plain.action is Outcome.ALLOW and other.graph.escalator.last_kept
+    assert other.take_escalations() == []
+
+
 def test_established_accounts_sharing_a_device_are_not_a_ring():
     engine = engine_for(HEADER, SALE, GRAPH, RING_RULE)
     decisions = [engine.decide(e) for e in ring_orders(age=400 * 86400.0)]
