@@ -9,14 +9,14 @@ whose action changed, and, with labels, the metrics of both.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import tee
 from typing import Any, Iterable
 
 from .decisions import OUTCOME_LABELS, Decision
 from .engine import DecisionEngine
-from .replay import ReplayReport, decide_records
+from .replay import RecentOrders, ReplayReport, decide_records
 from .metrics import LabelTally
 
 MAX_CHANGES = 1000
@@ -81,7 +81,8 @@ def backtest(
     sides = (decide_records(new, mine, reports[0], label_field, scoring=new_scoring),
              decide_records(baseline, theirs, reports[1], label_field, scoring=base_scoring))
     reach = max((e.graph.within for e in (new, baseline) if e.graph is not None), default=None)
-    pending = _Pending(reach)
+    # Orders either engine may still escalate: order id -> [new decision, baseline decision, label]
+    pending = RecentOrders(reach) if reach is not None else None
     while True:
         first = _next_order(sides[0], pending, 0)
         second = _next_order(sides[1], pending, 1)
@@ -92,56 +93,27 @@ def backtest(
         (data, decision), (_, before) = first, second
         if decision.order_id != before.order_id:
             raise RuntimeError(f"the engines are out of step: {decision.order_id} vs {before.order_id}")
-        label = data.get(label_field) if label_field else None
-        for entry in pending.add(max(new.watermark, baseline.watermark), decision, before, label):
+        entry = [decision, before, data.get(label_field) if label_field else None]
+        if pending is None:  # no graph: nothing is revised later
             _compare(comparison, *entry, label_field, max_changes)
-    for entry in pending.drain():
-        _compare(comparison, *entry, label_field, max_changes)
+            continue
+        for released in pending.add(max(new.watermark, baseline.watermark), decision.order_id, entry):
+            _compare(comparison, *released, label_field, max_changes)
+    for released in pending.drain() if pending is not None else ():
+        _compare(comparison, *released, label_field, max_changes)
     return comparison
 
 
-def _next_order(decisions, pending: _Pending, side: int):
+def _next_order(decisions, pending: RecentOrders | None, side: int):
     """The next ``(event mapping, decision)`` of an order, applying the escalations met on the way; None at the end."""
     for data, decision in decisions:
         if data is None:
-            pending.revise(side, decision)
+            entry = pending.get(decision.order_id) if pending is not None else None
+            if entry is not None:
+                entry[side] = decision
             continue
         return data, decision
     return None
-
-
-class _Pending:
-    """Orders either engine may still escalate: order id -> [new decision, baseline decision, label],
-    released (oldest first) once event time has left them ``reach`` seconds behind, with a margin."""
-
-    def __init__(self, reach: float | None):
-        self.reach = reach
-        self.entries: dict[str, list] = {}
-        self.times: deque[tuple[float, str]] = deque()
-
-    def add(self, ts: float, decision: Decision, before: Decision, label: Any) -> list[list]:
-        if self.reach is None:
-            return [[decision, before, label]]  # no graph: nothing is revised later
-        self.entries[decision.order_id] = [decision, before, label]
-        self.times.append((ts, decision.order_id))
-        cut = ts - self.reach - 3600.0  # orders arrive roughly in time order; keep a margin
-        out = []
-        while self.times and self.times[0][0] < cut:
-            entry = self.entries.pop(self.times.popleft()[1], None)
-            if entry is not None:
-                out.append(entry)
-        return out
-
-    def revise(self, side: int, decision: Decision) -> None:
-        entry = self.entries.get(decision.order_id)
-        if entry is not None:
-            entry[side] = decision
-
-    def drain(self) -> list[list]:
-        out = [self.entries[order_id] for _, order_id in self.times if order_id in self.entries]
-        self.entries.clear()
-        self.times.clear()
-        return out
 
 
 def _compare(comparison: Comparison, decision: Decision, before: Decision, label: Any, label_field: str | None,

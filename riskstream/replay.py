@@ -109,7 +109,7 @@ def decide_records(
     actions = report.actions
     tally = report.tally
     graph = engine.graph
-    revisable = _Revisable(graph.within) if graph is not None else None
+    revisable = RecentOrders(graph.within) if graph is not None else None
     for group in groups:
         for data, decision in group:
             report.orders += 1
@@ -152,24 +152,37 @@ def decide_records(
             yield None, later  # type: ignore[misc]
 
 
-class _Revisable:
-    """Orders recent enough to be escalated: order id -> [counted action, tally position, group counts]."""
+class RecentOrders:
+    """Orders recent enough to be escalated: order id -> an entry, released oldest first once
+    event time has left them ``horizon`` seconds behind (with an hour's margin)."""
 
     def __init__(self, horizon: float):
         self.horizon = horizon
-        self.entries: dict[str, list] = {}
+        self.entries: dict[str, Any] = {}
         self.times: deque[tuple[float, str]] = deque()
 
-    def add(self, ts: float, order_id: str, entry: list) -> None:
+    def add(self, ts: float, order_id: str, entry: Any) -> list:
+        """Hold ``entry``; the entries of the orders now out of reach."""
         self.entries[order_id] = entry
         times = self.times
         times.append((ts, order_id))
         cut = ts - self.horizon - 3600.0  # orders arrive roughly in time order; keep a margin
+        released = []
         while times and times[0][0] < cut:
-            self.entries.pop(times.popleft()[1], None)
+            held = self.entries.pop(times.popleft()[1], None)
+            if held is not None:
+                released.append(held)
+        return released
 
-    def get(self, order_id: str) -> list | None:
+    def get(self, order_id: str) -> Any:
         return self.entries.get(order_id)
+
+    def drain(self) -> list:
+        """Every entry still held, oldest first (the input ended)."""
+        out = [self.entries[order_id] for _, order_id in self.times if order_id in self.entries]
+        self.entries.clear()
+        self.times.clear()
+        return out
 
 
 def _invalid(report: ReplayReport, source: str, exc: EventError) -> None:
