@@ -97,10 +97,7 @@ class Escalator:
 
     def could_escalate(self, view: "OrderView") -> bool:
         """Whether a forcing cluster rule could ever select this order (only those are kept)."""
-        for check in self.escalating:
-            if check.gate is None or check.gate.select(view) is not None:
-                return True
-        return False
+        return bool(self._selecting(view))
 
     def _selecting(self, view: "OrderView") -> list[str]:
         """The forcing cluster rules that select this order."""
