@@ -32,6 +32,7 @@ from .escalation import Escalator
 from .order_view import OrderView, SaleIndex
 
 MAX_LINKS_IN_RECORD = 8
+_MISS = object()
 
 
 class ClusterFacts:
@@ -205,21 +206,28 @@ class GraphStep:
         out = []
         signature = None
         entity = view.entity
+        known = view.known_entities()  # keyed already by the rules, mostly
         for kind, prefix, plain in self._prefixes:
             if plain:
-                key = entity(kind)
+                key = known.get(kind, _MISS)
+                if key is _MISS:
+                    key = entity(kind)
             elif kind == "address":
-                key = entity("address")
+                key = known.get("address", _MISS)
+                if key is _MISS:
+                    key = entity("address")
                 if key is not None and self.matcher is not None:
                     sig = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
                     if sig is not None:
                         signature = sig.to_data()
                         continue
             else:  # ip, ip_prefix: an unreadable IP links nothing
-                try:
-                    key = entity(kind)
-                except EventError:
-                    continue
+                key = known.get(kind, _MISS)
+                if key is _MISS:
+                    try:
+                        key = entity(kind)
+                    except EventError:
+                        continue
             if key is not None:
                 out.append(prefix + key)
         return out, signature

@@ -155,6 +155,10 @@ class OrderView:
         """Take pseudonyms computed for this order elsewhere (see :meth:`keys`)."""
         self._entity.update(keys)
 
+    def known_entities(self) -> dict[str, str | None]:
+        """The entity keys computed so far, by name (read-only: :meth:`entity` computes the others)."""
+        return self._entity
+
     def entity(self, name: str) -> str | None:
         """The key of an entity of this order (``account``, ``ip``, ``address``...)."""
         value = self._entity.get(name, _MISS)
