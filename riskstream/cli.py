@@ -405,12 +405,20 @@ def bench_kill(bootstrap: str, orders: int, kills: int, seed: int) -> None:
 @click.option("--latency-seconds", type=float, default=4.0, show_default=True, help="length of each latency run")
 @click.option("--seed", type=int, default=11, show_default=True)
 @click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
-def bench_stream(bootstrap, port, orders, rates, latency_seconds, seed, rules) -> None:
+@click.option("--profile", is_flag=True,
+              help="sample the worker's stacks with py-spy during the throughput run: where its time goes, by stage and part")
+def bench_stream(bootstrap, port, orders, rates, latency_seconds, seed, rules, profile) -> None:
     """Worker throughput and latency through the real broker, beside a bare
     aiokafka pass-through run the same way, and their ratio."""
     from .localkafka import LocalKafka
+    from .profiling import ProfilerMissing, py_spy
     from .stream.benchstream import bench_stream as run
 
+    if profile:
+        try:
+            py_spy()
+        except ProfilerMissing as exc:
+            raise click.ClickException(str(exc)) from None
     broker = None
     if bootstrap is None:
         broker = LocalKafka(port=port)
@@ -419,7 +427,7 @@ def bench_stream(bootstrap, port, orders, rates, latency_seconds, seed, rules) -
         broker = broker if started else None
     try:
         result = run(bootstrap, orders=orders, rates=rates, latency_seconds=latency_seconds, seed=seed, rules=rules,
-                     report=lambda line: click.echo(line, err=True))
+                     report=lambda line: click.echo(line, err=True), profile=profile)
     finally:
         if broker is not None:
             broker.down()

@@ -207,6 +207,23 @@ def create_missing(
         admin.close()
 
 
+def delete_topics_containing(bootstrap: str, token: str, *, options: Mapping[str, Any] | None = None) -> list[str]:
+    """Delete every topic whose name contains ``token`` (a benchmark's run id); the names deleted.
+
+    Benchmarks make fresh topics per run; without this each run's data would
+    stay on the broker's disk for the topics' whole retention."""
+    if len(token) < 6:
+        raise ValueError(f"refusing to delete topics by a token this short: {token!r}")
+    admin = _admin(bootstrap, options)
+    try:
+        names = sorted(name for name in admin.list_topics() if token in name)
+        if names:
+            admin.delete_topics(names)
+        return names
+    finally:
+        admin.close()
+
+
 def describe_partitions(
     bootstrap: str, names: Iterable[str] | Topics, *, options: Mapping[str, Any] | None = None
 ) -> dict[str, int]:
@@ -247,6 +264,7 @@ __all__ = [
     "SECURITY_PROTOCOLS",
     "Topics",
     "default_bootstrap",
+    "delete_topics_containing",
     "describe_partitions",
     "ensure_topics",
     "kafka_client_options",

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from ..profiling import Sampler, format_summary, py_spy
 from ..simulate import simulate
-from ..topics import Topics, create_missing, ensure_topics
+from ..topics import Topics, create_missing, delete_topics_containing, ensure_topics
 from .chaos import WorkerProcess, compressed_time_settings, first_records, group_stable, publish_paced
 
 Report = Callable[[str], None]
@@ -68,7 +69,9 @@ class _PassThrough:
 
 
 def _one_run(kind: str, bootstrap: str, events: list[dict], rate: float, rules: str, partitions: int,
-             work_root: Path, report: Report) -> dict[str, Any]:
+             work_root: Path, report: Report, profile: bool = False) -> dict[str, Any]:
+    """One run of one contender; ``profile`` samples the process's stacks while it works (see
+    :mod:`riskstream.profiling`)."""
     run = uuid.uuid4().hex[:8]
     work = work_root / f"{kind}-{run}"
     work.mkdir(parents=True, exist_ok=True)
@@ -88,14 +91,20 @@ def _one_run(kind: str, bootstrap: str, events: list[dict], rate: float, rules: 
             publish_paced(bootstrap, topics.orders, events, 0)
         process.start()
         process.wait_ready()
+        sampler = None
+        if profile:
+            sampler = Sampler(process.process.pid, work / "profile.txt")
+            sampler.start()
         publisher = threading.Thread(target=publish_paced, args=(bootstrap, topics.orders, [] if backlog else events, rate),
                                      daemon=True)
         publisher.start()
         outputs = first_records(bootstrap, topics.decisions, count, lambda v: v["order_id"], idle=30.0)
         publisher.join()
+        profiled = sampler.stop() if sampler is not None else None
         inputs = first_records(bootstrap, topics.orders, count, lambda v: v["order_id"], idle=5.0)
     finally:
         process.stop()
+        delete_topics_containing(bootstrap, run)  # the run's own topics, internal ones included
     out_times = [ts for ts, _ in outputs.values()] or [0]
     if backlog:  # processing speed only: from the first output to the last
         latencies = np.array([], dtype=float)
@@ -116,6 +125,10 @@ def _one_run(kind: str, bootstrap: str, events: list[dict], rate: float, rules: 
             "max": round(float(latencies.max()), 1) if latencies.size else None,
         },
     }
+    if profiled is not None:
+        figures["profile"] = profiled
+        for line in format_summary(profiled):
+            report(f"{kind} profile: {line}")
     if backlog:
         del figures["latency_ms"]
         report(f"{kind}: {figures['orders_per_second']:,.0f} orders/s through a backlog")
@@ -136,8 +149,12 @@ def bench_stream(
     partitions: int = 4,
     work_dir: Path = Path("var/bench-stream"),
     report: Report = print,
+    profile: bool = False,
 ) -> dict[str, Any]:
-    """Figures for the worker and the pass-through; see the module docstring."""
+    """Figures for the worker and the pass-through; see the module docstring.  ``profile``
+    samples the worker's stacks during its throughput run and adds where its time went."""
+    if profile:
+        py_spy()  # fail now, not after the pass-through's runs
     events = list(simulate(orders, seed))
     result: dict[str, Any] = {
         "conditions": {
@@ -147,7 +164,8 @@ def bench_stream(
         },
     }
     for kind in ("passthrough", "worker"):
-        figures = {"throughput": _one_run(kind, bootstrap, events, 0, rules, partitions, work_dir, report)}
+        figures = {"throughput": _one_run(kind, bootstrap, events, 0, rules, partitions, work_dir, report,
+                                          profile=profile and kind == "worker")}
         for rate in rates:
             sample = events[: min(orders, int(rate * latency_seconds))]
             figures[f"latency_at_{rate:g}_per_s"] = _one_run(kind, bootstrap, sample, rate, rules, partitions, work_dir, report)

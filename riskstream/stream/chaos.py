@@ -36,7 +36,7 @@ from ..engine import DecisionEngine
 from ..pipeline import OrderPublisher
 from ..rules import load_ruleset
 from ..simulate import simulate
-from ..topics import Topics, ensure_topics
+from ..topics import Topics, delete_topics_containing, ensure_topics
 
 
 def free_port() -> int:
@@ -258,6 +258,7 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
         tally.close()
         if publisher.ident is not None:
             publisher.join()
+        delete_topics_containing(bootstrap, suffix)  # the run's topics and the worker's internal ones
 
     replayed = replay_final(rules, events)
     offline = {order: decision.action.label for order, decision in replayed.items()}

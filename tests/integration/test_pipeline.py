@@ -23,6 +23,8 @@ from riskstream.pipeline_cli import decisions, produce
 from riskstream.simulate import simulate, write_jsonl
 from riskstream.topics import (
     Topics,
+    create_missing,
+    delete_topics_containing,
     describe_partitions,
     ensure_topics,
     kafka_client_options,
@@ -136,6 +138,22 @@ def test_ensure_topics_creates_the_catalogue_once(kafka_bootstrap: str) -> None:
     }
     assert ensure_topics(kafka_bootstrap, topics) == []
     assert describe_partitions(kafka_bootstrap, [topics.dlq, "no-such-topic-" + uuid.uuid4().hex]) == {topics.dlq: 1}
+
+
+def test_a_benchmark_run_deletes_its_own_topics_and_no_others(kafka_bootstrap: str) -> None:
+    run, other = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    mine = {f"bench-orders-{run}": 2, f"bench-{run}-signals": 1}
+    create_missing(kafka_bootstrap, mine | {f"bench-orders-{other}": 1})
+
+    assert delete_topics_containing(kafka_bootstrap, run) == sorted(mine)
+
+    deadline = time.monotonic() + 30
+    while describe_partitions(kafka_bootstrap, list(mine)) and time.monotonic() < deadline:
+        time.sleep(0.2)  # deletion completes in the background
+    assert describe_partitions(kafka_bootstrap, list(mine)) == {}
+    assert describe_partitions(kafka_bootstrap, [f"bench-orders-{other}"]) == {f"bench-orders-{other}": 1}
+    with pytest.raises(ValueError, match="too short|short"):
+        delete_topics_containing(kafka_bootstrap, "bench")
 
 
 def test_publisher_refuses_a_bad_order_and_keys_a_good_one_by_account(kafka_bootstrap: str) -> None:
