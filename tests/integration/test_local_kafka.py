@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import time
 import uuid
 import warnings
 from collections import Counter, defaultdict
@@ -52,6 +53,10 @@ def _create_topic(bootstrap: str, name: str, partitions: int) -> None:
         admin.create_topics(
             [NewTopic(name, num_partitions=partitions, replication_factor=1)]
         )
+        # The controller answers before every broker's metadata has the topic.
+        deadline = time.monotonic() + 15
+        while name not in admin.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert name in admin.list_topics()
     finally:
         admin.close()
