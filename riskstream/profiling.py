@@ -96,6 +96,7 @@ class Sampler:
         if not self.out.exists():
             raise RuntimeError(f"py-spy wrote no samples of pid {self.pid}: {self._log.read_text(errors='replace')[-800:]}")
         summary = summarize(self.out.read_text(errors="replace"))
+        summary["stacks"] = str(self.out)  # py-spy's raw stacks, for flamegraph.pl or speedscope
         summary["wall_seconds"] = round(wall, 2)
         summary["cpu_seconds"] = round(cpu, 2)
         summary["cpu_busy"] = round(cpu / wall, 3) if wall > 0 else None
@@ -195,6 +196,8 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     """The summary as lines of text: shares by stage, then by part, then the top functions."""
     lines = [f"{summary['samples']:,} samples over {summary.get('wall_seconds', '?')} s; "
              f"the process used {summary.get('cpu_busy', 0) or 0:.0%} of a core"]
+    if "stacks" in summary:
+        lines.append(f"raw stacks (for flamegraph.pl or speedscope): {summary['stacks']}")
     lines.append("by stage (outermost agent on the stack):")
     for stage, share in summary["by_stage"].items():
         lines.append(f"  {share:6.1%}  {stage}")

@@ -4,7 +4,19 @@ import subprocess
 import sys
 import time
 
-from riskstream.profiling import NO_STAGE, OTHER, Sampler, format_summary, part_of, stage_of, summarize
+import pytest
+
+from riskstream.profiling import (
+    NO_STAGE,
+    OTHER,
+    ProfilerMissing,
+    Sampler,
+    format_summary,
+    part_of,
+    py_spy,
+    stage_of,
+    summarize,
+)
 
 SITE = "/venv/lib/python3.11/site-packages"
 APP = "/src/riskstream/stream/app.py"
@@ -84,4 +96,12 @@ def test_a_real_process_is_sampled_where_it_works(tmp_path):
     assert engine > 0.5, summary["by_part"]
     assert summary["by_stage"] == {NO_STAGE: 1.0}
     assert summary["cpu_busy"] > 0.5 and 2 <= summary["wall_seconds"] < 10
+    assert summary["stacks"] == str(tmp_path / "profile.txt") and (tmp_path / "profile.txt").stat().st_size > 0
+
+
+def test_a_missing_profiler_is_named_with_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ProfilerMissing, match=r"riskstream\[bench\]"):
+        py_spy()
 
