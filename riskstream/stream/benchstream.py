@@ -8,6 +8,10 @@ Two runs per contender, each on fresh topics and a fresh process:
 * **latency** - orders published at a fixed rate (``--rate``, repeatable);
   latency per order = its first output's Kafka timestamp - its own.
 
+With ``--profile`` the worker's throughput run is also sampled by py-spy
+(:mod:`riskstream.profiling`): where its time goes, by agent and by part of
+the code.  Each run deletes its own topics when it ends.
+
 The contenders are a real ``riskstream worker`` with the given rules and a
 bare aiokafka consume-and-produce pass-through (:mod:`.passthrough`), run the
 same way in the same session, so the ratio says what deciding costs beside
