@@ -185,8 +185,9 @@ class GraphStep:
         self.matcher = (AddressMatcher(similarity=fuzzy.similarity, guard=fuzzy.guard, retention=settings.retention)
                         if fuzzy is not None else None)
         self.kinds = tuple(settings.links)
-        # (kind, node prefix, keyed plainly: not an address, which may be matched fuzzily, nor an IP, which may be bad)
-        self._prefixes = tuple((kind, kind + ":", kind not in ("address", "ip", "ip_prefix")) for kind in self.kinds)
+        # (kind, node prefix, an IP (a bad one links nothing), an address matched fuzzily (by signature))
+        self._prefixes = tuple((kind, kind + ":", kind in ("ip", "ip_prefix"), kind == "address" and self.matcher is not None)
+                               for kind in self.kinds)
         self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
         # Both drivers pass on only new links (and refreshes), so links age alike offline and online.
         self.spotter = LinkSpotter(settings.retention)
@@ -207,29 +208,24 @@ class GraphStep:
         signature = None
         entity = view.entity
         known = view.known_entities()  # keyed already by the rules, mostly
-        for kind, prefix, plain in self._prefixes:
-            if plain:
-                key = known.get(kind, _MISS)
-                if key is _MISS:
-                    key = entity(kind)
-            elif kind == "address":
-                key = known.get("address", _MISS)
-                if key is _MISS:
-                    key = entity("address")
-                if key is not None and self.matcher is not None:
-                    sig = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
-                    if sig is not None:
-                        signature = sig.to_data()
-                        continue
-            else:  # ip, ip_prefix: an unreadable IP links nothing
-                key = known.get(kind, _MISS)
-                if key is _MISS:
+        for kind, prefix, ip, fuzzy in self._prefixes:
+            key = known.get(kind, _MISS)
+            if key is _MISS:
+                if ip:
                     try:
                         key = entity(kind)
-                    except EventError:
+                    except EventError:  # an unreadable IP links nothing
                         continue
-            if key is not None:
-                out.append(prefix + key)
+                else:
+                    key = entity(kind)
+            if key is None:
+                continue
+            if fuzzy:
+                sig = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
+                if sig is not None:
+                    signature = sig.to_data()
+                    continue
+            out.append(prefix + key)
         return out, signature
 
     def entry(self, view: OrderView, trigger: bool | None = None) -> list:

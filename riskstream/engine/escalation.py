@@ -262,23 +262,14 @@ class Escalator:
         width = self._width
         for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
             for account in self._buckets.pop(bucket):
-                held = self._recent.get(account)
-                if held is None:
+                if account not in self._recent:
                     continue
-                keep = [x for x in held if x.ts > cut]
+                keep = _prune(self._recent, account, cut)
                 if keep:
-                    self._recent[account] = keep
                     self._file(account, max(x.ts for x in keep))
-                else:
-                    del self._recent[account]
                 for waiting in self._open.values():  # each holds some of the account's recent orders
-                    held = waiting.get(account)
-                    if held is not None:
-                        keep = [x for x in held if x.ts > cut]
-                        if keep:
-                            waiting[account] = keep
-                        else:
-                            del waiting[account]
+                    if account in waiting:
+                        _prune(waiting, account, cut)
 
     def size(self) -> int:
         return sum(len(v) for v in self._recent.values())
@@ -287,3 +278,13 @@ class Escalator:
 def escalated_reasons(decision: Decision) -> list[Reason]:
     """The reasons a decision gained by escalation (they carry ``escalated_by``)."""
     return [r for r in decision.reasons if isinstance(r.value, dict) and "escalated_by" in r.value]
+
+
+def _prune(table: dict[str, list[_Recent]], account: str, cut: float) -> list[_Recent]:
+    """Keep only ``account``'s orders after ``cut`` in ``table`` (dropping it when none is left); those kept."""
+    keep = [x for x in table[account] if x.ts > cut]
+    if keep:
+        table[account] = keep
+    else:
+        del table[account]
+    return keep

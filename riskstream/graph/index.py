@@ -61,8 +61,8 @@ def cluster_id_of(founder: str) -> str:
 class _Account:
     """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
 
-    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "version", "ids",
-                 "borns", "kinds", "stale", "serial")
+    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "ids", "borns",
+                 "kinds", "stale", "serial")
 
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
@@ -74,9 +74,8 @@ class _Account:
         self.members: list[_Account] | None = [self]
         self.founder: tuple[float, str] | None = (ts, account)
         self.stamp = 0  # changes whenever the kinds of entity it shares may have changed
-        # Roots only: a number that changes whenever the members change, and the members'
-        # ids and known creation times (sorted), listed on first use after each change.
-        self.version = 0
+        # Roots only: the members' ids and known creation times (sorted), listed on first use
+        # after each change of the members.
         self.ids: list[str] | None = None
         self.borns: list[float] | None = None
         # Roots only, once kinds_by_member was asked: its answer (replaced, never changed, when
@@ -121,7 +120,6 @@ class ClusterIndex:
         self._next_sweep = float("-inf")
         self._ids: dict[str, str] = {}
         self._stamps = 0
-        self._versions = 0
         self._serials = 0
 
     # ------------------------------------------------------------------ updates
@@ -433,9 +431,7 @@ class ClusterIndex:
         return ra
 
     def _changed(self, root: _Account) -> None:
-        """``root``'s members changed: a new version, and the member lists are listed again."""
-        self._versions += 1
-        root.version = self._versions
+        """``root``'s members changed: the member lists are listed again."""
         root.ids = root.borns = None
 
     def _id_of(self, root: _Account) -> str:
