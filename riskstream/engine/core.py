@@ -29,6 +29,7 @@ from ..decisions import Decision, Outcome, Reason
 from ..events import OrderEvent
 from ..rules.model import Thresholds, Velocity
 from ..rules.ruleset import RuleSet
+from ..timebuckets import TimeBuckets
 from .checks import Check, ListCheck, Tracker, compile_checks, tracker_identity
 from .clusters import GraphStep
 from .escalation import Escalator, Trigger
@@ -115,8 +116,7 @@ class DecisionEngine:
         self.watermark = float("-inf")
         self._next_sweep = float("-inf")
         self._seen: set[str] = set()
-        self._seen_width = self.dedup_horizon / 8
-        self._seen_buckets: dict[int, list[str]] = {}
+        self._seen_times: TimeBuckets[str] = TimeBuckets(self.dedup_horizon / 8)  # order ids by event time
         self.list_checks = [c for c in self.checks if isinstance(c, ListCheck)]
         self.graph: GraphStep | None = GraphStep(ruleset.graph, self.sales, secret) if ruleset.graph is not None else None
         if self.graph is not None:
@@ -130,7 +130,7 @@ class DecisionEngine:
         another engine does).  Call before the first order."""
         if seconds > self.dedup_horizon:
             self.dedup_horizon = seconds
-            self._seen_width = seconds / 8
+            self._seen_times = TimeBuckets(seconds / 8)
 
     def seen(self, order_id: str) -> bool:
         """True when this order id was already decided (within the dedup horizon)."""
@@ -243,18 +243,13 @@ class DecisionEngine:
         if self.graph is not None:
             self.graph.sweep(self.watermark)
         cut = self.watermark - self.dedup_horizon
-        width = self._seen_width
-        for bucket in [b for b in self._seen_buckets if (b + 1) * width <= cut]:
-            self._seen.difference_update(self._seen_buckets.pop(bucket))
+        for _, ids in self._seen_times.expired(cut):
+            self._seen.difference_update(ids)
         self._next_sweep = self.watermark + self.sweep_every
 
     def _remember(self, order_id: str, ts: float) -> None:
         self._seen.add(order_id)
-        bucket = int(ts // self._seen_width)
-        ids = self._seen_buckets.get(bucket)
-        if ids is None:
-            ids = self._seen_buckets[bucket] = []
-        ids.append(order_id)
+        self._seen_times.file_at(order_id, ts)
 
     def state_size(self) -> dict[str, int]:
         """Keys and entries held, for memory reports."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ..decisions import Decision, Outcome, Reason
+from ..timebuckets import TimeBuckets
 
 if TYPE_CHECKING:
     from .checks import Check
@@ -92,8 +93,7 @@ class Escalator:
         self._arrivals = 0
         # (rule, cluster) -> (the ring's last answer, its members the rule trusts)
         self._trusted: dict[tuple[str, str], tuple[dict, dict]] = {}
-        self._width = max(1.0, within / 4)
-        self._buckets: dict[int, list[str]] = {}  # time bucket -> accounts with orders or triggers then
+        self._accounts: TimeBuckets[str] = TimeBuckets(max(1.0, within / 4))  # accounts by their orders' times
 
     def could_escalate(self, view: "OrderView") -> bool:
         """Whether a forcing cluster rule could ever select this order (only those are kept)."""
@@ -152,7 +152,7 @@ class Escalator:
         held = self._recent.get(account)
         if held is None:
             self._recent[account] = [entry]
-            self._file(account, entry.ts)  # filed once, by its first order (the sweep files it again)
+            self._accounts.file_at(account, entry.ts)  # filed once, by its first order (the sweep files it again)
         else:
             held.append(entry)
         for rule in rules:
@@ -245,28 +245,19 @@ class Escalator:
         entry.decision = new
         return new
 
-    def _file(self, account: str, ts: float) -> None:
-        bucket = int(ts // self._width)
-        accounts = self._buckets.get(bucket)
-        if accounts is None:
-            self._buckets[bucket] = [account]
-        else:
-            accounts.append(account)
-
     def sweep(self, watermark: float) -> None:
         """Forget orders and triggers out of reach (older than ``escalate_within``)."""
         cut = watermark - self.within
         gone = bisect_right(self._trigger_times, cut)
         if gone:
             del self._triggers[:gone], self._trigger_times[:gone], self._trigger_arrivals[:gone]
-        width = self._width
-        for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
-            for account in self._buckets.pop(bucket):
+        for _, accounts in self._accounts.expired(cut):
+            for account in accounts:
                 if account not in self._recent:
                     continue
                 keep = _prune(self._recent, account, cut)
                 if keep:
-                    self._file(account, max(x.ts for x in keep))
+                    self._accounts.file_at(account, max(x.ts for x in keep))
                 for waiting in self._open.values():  # each holds some of the account's recent orders
                     if account in waiting:
                         _prune(waiting, account, cut)

@@ -27,6 +27,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Hashable, NamedTuple
 
+from ..timebuckets import TimeBuckets
+
 
 class Aggregate(NamedTuple):
     count: int
@@ -107,8 +109,8 @@ class VelocityWindow:
         # A key seen once holds a bare (t, qty, amount, value) tuple - most keys
         # in real traffic are - and becomes a _Series on its second order.
         self._series: dict[Hashable, _Series | tuple] = {}
-        self._bucket_width = max(1.0, (self.length + self.grace) / 4)
-        self._buckets: dict[int, list[Hashable]] = {}
+        # keys under the sweep bucket of their newest entry
+        self._sweep: TimeBuckets[Hashable] = TimeBuckets(max(1.0, (self.length + self.grace) / 4))
         self._distinct_one = 1 if distinct else 0  # the distinct count of a key's first order
 
     def __len__(self) -> int:
@@ -130,34 +132,26 @@ class VelocityWindow:
         single = (t, qty, amount, value)
         series = self._series.setdefault(key, single)  # one lookup for a new key
         if series is single:
-            self._file(key, int(t // self._bucket_width))
+            self._sweep.file_at(key, t)
             return _tuple_new(Aggregate, (1, qty, amount, self._distinct_one))
         if type(series) is tuple:
             series = self._promote(key, series)
         times = series.times
         if series.head == len(times) or t >= times[-1]:
-            bucket = int(t // self._bucket_width)
+            bucket = int(t // self._sweep.width)
             if bucket != series.bucket:
                 series.bucket = bucket
-                self._file(key, bucket)
+                self._sweep.file(key, bucket)
             return self._append(series, t, qty, amount, value)
         return self._insert_late(series, t, qty, amount, value)
 
     def _promote(self, key: Hashable, single: tuple) -> _Series:
         series = _Series(self.distinct)
         t, qty, amount, value = single
-        series.bucket = int(t // self._bucket_width)  # already filed there
+        series.bucket = self._sweep.bucket(t)  # already filed there
         self._series[key] = series
         self._append(series, t, qty, amount, value)
         return series
-
-    def _file(self, key: Hashable, bucket: int) -> None:
-        """List ``key`` under the sweep bucket of its newest entry."""
-        keys = self._buckets.get(bucket)
-        if keys is None:
-            self._buckets[bucket] = [key]
-        else:
-            keys.append(key)
 
     def _append(self, s: _Series, t: float, qty: float, amount: float, value: Hashable) -> Aggregate:
         times = s.times
@@ -223,10 +217,10 @@ class VelocityWindow:
     def sweep(self) -> int:
         """Drop the keys whose newest entry left the window and the grace; returns how many."""
         cut = self.watermark - self.length - self.grace
-        width = self._bucket_width
+        width = self._sweep.width
         dropped = 0
-        for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
-            for key in self._buckets.pop(bucket):
+        for bucket, keys in self._sweep.expired(cut):
+            for key in keys:
                 series = self._series.get(key)
                 if series is None:
                     continue

@@ -32,6 +32,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from ..timebuckets import TimeBuckets
+
 #: Changes reported by :meth:`ClusterIndex.link`, as plain tuples:
 #: ``("merge", cluster_id, size)`` - the account's cluster grew to ``size``;
 #: ``("hub", node, accounts)`` - ``node`` became a hub linked to ``accounts`` accounts.
@@ -115,8 +117,7 @@ class ClusterIndex:
         self.rebuilds = 0  # components rebuilt (ageing and new hubs), for reports
         self._accounts: dict[str, _Account] = {}
         self._entities: dict[str, str | dict[str, None]] = {}  # non-hub entity node -> its account(s)
-        self._bucket_width = max(1.0, self.retention / 8)
-        self._buckets: dict[int, list[_Account]] = {}  # time bucket -> accounts that linked then
+        self._linked: TimeBuckets[_Account] = TimeBuckets(max(1.0, self.retention / 8))  # accounts by link time
         self._next_sweep = float("-inf")
         self._ids: dict[str, str] = {}
         self._stamps = 0
@@ -185,10 +186,10 @@ class ClusterIndex:
             if root is not None:
                 changes.append(("merge", self._id_of(root), len(root.members)))  # type: ignore[arg-type]
         if me is not None:
-            bucket = int(ts // self._bucket_width)
+            bucket = int(ts // self._linked.width)
             if bucket != me.bucket:
                 me.bucket = bucket
-                self._file(me, bucket)
+                self._linked.file(me, bucket)
             if restamp:
                 self._restamp(me)
         return changes
@@ -214,12 +215,11 @@ class ClusterIndex:
         may hold an expired link.  Returns how many links were dropped.
         """
         cut = self.watermark - self.retention
-        width = self._bucket_width
         dropped = 0
         affected: list[_Account] = []
         entities = self._entities
-        for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
-            for me in self._buckets.pop(bucket):
+        for _, linked in self._linked.expired(cut):
+            for me in linked:
                 if self._accounts.get(me.id) is not me:
                     continue  # left the graph already
                 stale = [node for node, seen in me.links.items() if seen <= cut]
@@ -403,13 +403,6 @@ class ClusterIndex:
         }
 
     # ------------------------------------------------------------------ internals
-    def _file(self, me: _Account, bucket: int) -> None:
-        accounts = self._buckets.get(bucket)
-        if accounts is None:
-            self._buckets[bucket] = [me]
-        else:
-            accounts.append(me)
-
     def _union(self, a: _Account, b: _Account) -> _Account | None:
         """Merge the clusters of ``a`` and ``b``; the new root, or None if already one."""
         ra, rb = _find(a), _find(b)

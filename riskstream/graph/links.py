@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Container, Iterable
 
+from ..timebuckets import TimeBuckets
+
 #: The entity kinds that can link accounts.
 LINK_KINDS = ("ip", "ip_prefix", "device", "phone", "payment", "address")
 
@@ -41,11 +43,10 @@ class LinkSpotter:
         self.watermark = float("-inf")
         self._last: dict[str, dict[str, float]] = {}  # account -> {node: last passed on}
         self._hub_last: dict[str, float] = {}
-        self._bucket_width = max(1.0, self.retention / 8)
-        # sweep bucket -> accounts filed there: by their first link, and by the newest one
-        # they keep after each sweep (when they are forgotten is only a matter of memory:
-        # a link remembered past ``refresh`` is passed on again just as a forgotten one is)
-        self._buckets: dict[int, list[str]] = {}
+        # accounts by their first link, and by the newest one they keep after each sweep (when
+        # they are forgotten is only a matter of memory: a link remembered past ``refresh`` is
+        # passed on again just as a forgotten one is)
+        self._accounts: TimeBuckets[str] = TimeBuckets(max(1.0, self.retention / 8))
         self._next_sweep = float("-inf")
         self.passed = 0  # links passed on so far
 
@@ -68,19 +69,11 @@ class LinkSpotter:
             mine = self._last[account] = dict.fromkeys(out, ts)
             if len(mine) < len(out):  # a node listed twice is passed on once
                 out = list(mine)
-            self._file(account, ts)
+            self._accounts.file_at(account, ts)
         else:
             out = self._spot_known(account, mine, nodes, ts, hubs)
         self.passed += len(out)
         return out
-
-    def _file(self, account: str, ts: float) -> None:
-        bucket = int(ts // self._bucket_width)
-        accounts = self._buckets.get(bucket)
-        if accounts is None:
-            self._buckets[bucket] = [account]
-        else:
-            accounts.append(account)
 
     def _spot_known(self, account: str, mine: dict[str, float] | None, nodes: Iterable[str], ts: float,
                     hubs: Container[str]) -> list[str]:
@@ -96,7 +89,7 @@ class LinkSpotter:
                 continue
             if mine is None:  # its first link that is not to a hub
                 mine = self._last[account] = {}
-                self._file(account, ts)
+                self._accounts.file_at(account, ts)
                 seen = None
             else:
                 seen = mine.get(node)
@@ -108,16 +101,15 @@ class LinkSpotter:
     def sweep(self) -> None:
         """Forget links not passed on within the retention (the graph dropped them too)."""
         cut = self.watermark - self.retention
-        width = self._bucket_width
-        for bucket in [b for b in self._buckets if (b + 1) * width <= cut]:
-            for account in self._buckets.pop(bucket):
+        for _, accounts in self._accounts.expired(cut):
+            for account in accounts:
                 mine = self._last.get(account)
                 if mine is None:
                     continue
                 for node in [n for n, seen in mine.items() if seen <= cut]:
                     del mine[node]
                 if mine:
-                    self._file(account, max(mine.values()))
+                    self._accounts.file_at(account, max(mine.values()))
                 else:
                     del self._last[account]
         for node in [n for n, seen in self._hub_last.items() if seen <= cut]:

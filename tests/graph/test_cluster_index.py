@@ -130,7 +130,7 @@ def test_new_links_are_spotted_once_and_refreshed_before_they_age_out():
     assert spotter.passed == 8
     spotter.spot("z", ["ip:9"], 10_000)
     assert len(spotter) == 1  # everything older than the retention is forgotten
-    filed = [account for accounts in spotter._buckets.values() for account in accounts]
+    filed = list(spotter._accounts.items())
     assert filed == ["z"]  # accounts that only used hubs were never filed; the others went with their links
 
 

@@ -249,5 +249,5 @@ def test_escalation_state_is_forgotten_once_out_of_reach():
     assert escalated and held > 10 and kept > 10 and len(escalator._triggers) < held  # swept as it went
     engine.observe(engine.watermark + escalator.within + 2 * 3600)
     engine.sweep()
-    assert escalator.size() == 0 and not escalator._triggers and not escalator._buckets
+    assert escalator.size() == 0 and not escalator._triggers and not escalator._accounts
     assert not any(escalator._open.values())  # the orders waiting per rule went with them
