@@ -7,6 +7,13 @@ entity are in one cluster, transitively.  Entity nodes are plain strings
 state holds pseudonyms only, never raw values, and everything it exchanges is
 plain strings, floats and tuples.
 
+* **Loners cost no account.**  Most accounts never share anything, so an
+  entity linked to one account holds that link itself, as a tuple
+  ``(account, last link time, born, first link time)``; an account gets its
+  place in the union-find (:class:`_Account`, holding its links to shared
+  entities only) when one of its entities is shared, and leaves it when it
+  shares nothing any more.
+
 * **Hubs.**  An entity linked to more accounts than its kind's limit within
   the retention (a carrier NAT, a campus network, a pickup locker) becomes a
   hub: it is recorded (first and last seen, links counted) but never merges
@@ -61,7 +68,7 @@ def cluster_id_of(founder: str) -> str:
 
 
 class _Account:
-    """One account in the graph.  Roots (one per cluster) also hold the members and the founder."""
+    """An account that shares an entity.  Roots (one per cluster) also hold the members and the founder."""
 
     __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "ids", "borns",
                  "kinds", "stale", "serial")
@@ -69,7 +76,7 @@ class _Account:
     def __init__(self, account: str, ts: float, born: float | None):
         self.id = account
         self.parent = self
-        self.links: dict[str, float] = {}  # entity node -> last link time (non-hub links only)
+        self.links: dict[str, float] = {}  # shared entity node -> last link time (not hubs, not its own)
         self.first = ts
         self.born = born
         self.bucket: int | None = None  # sweep bucket of the newest link
@@ -116,8 +123,11 @@ class ClusterIndex:
         self.hubs: dict[str, Hub] = {}
         self.rebuilds = 0  # components rebuilt (ageing and new hubs), for reports
         self._accounts: dict[str, _Account] = {}
-        self._entities: dict[str, str | dict[str, None]] = {}  # non-hub entity node -> its account(s)
+        # non-hub entity node -> (account, last link, born, first link) when linked to one account,
+        # else {account: None} in link order
+        self._entities: dict[str, tuple | dict[str, None]] = {}
         self._linked: TimeBuckets[_Account] = TimeBuckets(max(1.0, self.retention / 8))  # accounts by link time
+        self._solo: TimeBuckets[list[str]] = TimeBuckets(self._linked.width)  # nodes linked to one account
         self._next_sweep = float("-inf")
         self._ids: dict[str, str] = {}
         self._stamps = 0
@@ -138,8 +148,11 @@ class ClusterIndex:
             self.watermark = ts
             if ts >= self._next_sweep:
                 self.sweep()
-        me = self._accounts.get(account)
-        restamp = False  # it links a shared entity anew: the kinds it shares may change
+        accounts = self._accounts
+        me = accounts.get(account)  # None for an account that shares nothing (yet)
+        shared = False  # a link to a shared entity was made or refreshed
+        restamp = False  # it shares an entity anew: the kinds it shares may change
+        solo = False  # a link to an entity of its own was made or refreshed
         entities, hubs = self._entities, self.hubs
         for node in nodes:
             hub = hubs.get(node)
@@ -148,51 +161,63 @@ class ClusterIndex:
                 if ts > hub.last_seen:
                     hub.last_seen = ts
                 continue
-            if me is None:
-                me = self._accounts[account] = _Account(account, ts, born)
-            links = me.links
-            seen = links.get(node)
-            if seen is not None:
-                if ts > seen:
-                    links[node] = ts  # a known link, refreshed
+            got = entities.get(node)
+            if got is None:  # most entities are never shared: the link stays on the entity
+                entities[node] = (account, ts, born, ts)
+                solo = True
                 continue
-            links[node] = ts
-            # An entity of one account holds the bare account id (most entities
-            # are never shared); a shared one holds {account: None}, in link order.
-            accounts = entities.get(node)
-            if accounts is None:
-                entities[node] = account  # shared with nobody: the kinds it shares stay the same
-                continue
-            if accounts.__class__ is str:
-                if accounts == account:
+            if got.__class__ is tuple:
+                owner = got[0]
+                if owner == account:
+                    if ts > got[1]:  # a known link, refreshed
+                        entities[node] = (account, ts, got[2] if born is None else born, got[3])
+                        solo = True
                     continue
-                restamp = True
-                first = accounts
-                accounts = entities[node] = {first: None, account: None}
-                self._restamp(self._accounts[first])  # it shares this entity now
-            elif account in accounts:
-                restamp = True
+                # shared from now on: the owner takes its place in the union-find
+                other = accounts.get(owner)
+                if other is None:
+                    other = accounts[owner] = _Account(owner, got[3], got[2])
+                other.links[node] = got[1]
+                self._file(other, got[1])
+                self._restamp(other)
+                sharers = entities[node] = {owner: None, account: None}
+            elif account in got:  # a known shared link, refreshed
+                links = me.links  # type: ignore[union-attr]
+                if ts > links[node]:
+                    links[node] = ts
+                    shared = True
                 continue
             else:
-                restamp = True
-                first = next(iter(accounts))
-                accounts[account] = None
-            if len(accounts) > self.hub_limit(node):
-                changes.append(("hub", node, len(accounts)))
+                owner = next(iter(got))
+                got[account] = None
+                sharers = got
+            shared = restamp = True
+            if me is None:
+                me = accounts[account] = _Account(account, ts, born)
+            me.links[node] = ts
+            if len(sharers) > self.hub_limit(node):
+                changes.append(("hub", node, len(sharers)))
                 self._make_hub(node, ts)
-                me = self._accounts.get(account)
+                me = accounts.get(account)
                 continue
-            root = self._union(me, self._accounts[first])
+            root = self._union(me, accounts[owner])
             if root is not None:
                 changes.append(("merge", self._id_of(root), len(root.members)))  # type: ignore[arg-type]
         if me is not None:
-            bucket = int(ts // self._linked.width)
-            if bucket != me.bucket:
-                me.bucket = bucket
-                self._linked.file(me, bucket)
+            if shared:
+                self._file(me, ts)
             if restamp:
                 self._restamp(me)
+        if solo:
+            self._solo.file_at(nodes if nodes.__class__ is list else list(nodes), ts)  # type: ignore[arg-type]
         return changes
+
+    def _file(self, me: _Account, ts: float) -> None:
+        """File ``me`` for the sweep under the bucket of a link it made or refreshed at ``ts``."""
+        bucket = int(ts // self._linked.width)
+        if bucket != me.bucket:
+            me.bucket = bucket
+            self._linked.file(me, bucket)
 
     def hub_limit(self, node: str) -> int:
         """Accounts an entity of this node's kind may link before it is a hub."""
@@ -210,17 +235,18 @@ class ClusterIndex:
     def sweep(self) -> int:
         """Drop links and hubs older than the retention; rebuild what they held together.
 
-        Every link is filed with its account under the time bucket it was
-        made (or refreshed) in, so an expired bucket lists every account that
-        may hold an expired link.  Returns how many links were dropped.
+        Every link is filed under the time bucket it was made (or refreshed)
+        in: with its account when the entity is shared, as the entity itself
+        otherwise, so an expired bucket lists everything that may hold an
+        expired link.  Returns how many links were dropped.
         """
         cut = self.watermark - self.retention
         dropped = 0
         affected: list[_Account] = []
-        entities = self._entities
+        entities, accounts = self._entities, self._accounts
         for _, linked in self._linked.expired(cut):
             for me in linked:
-                if self._accounts.get(me.id) is not me:
+                if accounts.get(me.id) is not me:
                     continue  # left the graph already
                 stale = [node for node, seen in me.links.items() if seen <= cut]
                 if not stale:
@@ -228,23 +254,32 @@ class ClusterIndex:
                 self._restamp(me)
                 for node in stale:
                     del me.links[node]
-                    accounts = entities.get(node)
-                    if accounts is None:
-                        continue
-                    if accounts.__class__ is str:
-                        if accounts == me.id:
+                    sharers = entities[node]
+                    sharers.pop(me.id)  # type: ignore[union-attr]
+                    if len(sharers) == 1:  # the last account keeps it as an entity of its own
+                        last = next(iter(sharers))
+                        other = accounts[last]
+                        seen = other.links.pop(node)
+                        self._restamp(other)
+                        if seen <= cut:
                             del entities[node]
-                        continue
-                    accounts.pop(me.id, None)  # type: ignore[union-attr]
-                    if len(accounts) == 1:
-                        entities[node] = last = next(iter(accounts))
-                        self._restamp(self._accounts[last])  # no longer shares it
-                    elif not accounts:
+                            dropped += 1
+                        else:
+                            entities[node] = (last, seen, other.born, other.first)
+                            self._solo.file_at([node], seen)
+                    elif not sharers:
                         del entities[node]
                 dropped += len(stale)
                 affected.append(_find(me))
         if affected:
             self._rebuild(affected)
+        for _, filed in self._solo.expired(cut):
+            for nodes in filed:
+                for node in nodes:
+                    got = entities.get(node)
+                    if got.__class__ is tuple and got[1] <= cut:  # type: ignore[index]
+                        del entities[node]
+                        dropped += 1
         for node in [n for n, hub in self.hubs.items() if hub.last_seen <= cut]:
             del self.hubs[node]
         self._next_sweep = self.watermark + self.sweep_every
@@ -301,7 +336,7 @@ class ClusterIndex:
         return [m.id for m in _find(me).members[start:]]  # type: ignore[index]
 
     def links_of(self, account: str) -> dict[str, float]:
-        """The account's live non-hub links: entity node -> last link time."""
+        """The account's live links to entities it shares: entity node -> last link time."""
         me = self._accounts.get(account)
         return dict(me.links) if me is not None else {}
 
@@ -316,8 +351,7 @@ class ClusterIndex:
         return self._shared_kinds(me) if me is not None else set()
 
     def _shared_kinds(self, me: _Account) -> set[str]:
-        entities = self._entities
-        return {node[: node.find(":")] for node in me.links if entities.get(node).__class__ is dict}
+        return {node[: node.find(":")] for node in me.links}  # its links are to shared entities only
 
     def kinds_by_member(self, account: str) -> dict[str, list[str]]:
         """Each member of ``account``'s cluster, oldest first, with its :meth:`shared_kinds` sorted.
@@ -345,19 +379,20 @@ class ClusterIndex:
 
     def accounts_of(self, node: str) -> list[str]:
         """Accounts linked to a non-hub entity, in link order."""
-        accounts = self._entities.get(node)
-        if accounts is None:
+        got = self._entities.get(node)
+        if got is None:
             return []
-        return [accounts] if accounts.__class__ is str else list(accounts)  # type: ignore[list-item]
+        return [got[0]] if got.__class__ is tuple else list(got)  # type: ignore[index]
 
     def sharing(self, node: str) -> int:
         """How many accounts share a non-hub entity (0 for unknown entities and hubs)."""
-        accounts = self._entities.get(node)
-        if accounts is None:
+        got = self._entities.get(node)
+        if got is None:
             return 0
-        return 1 if accounts.__class__ is str else len(accounts)
+        return 1 if got.__class__ is tuple else len(got)
 
     def born(self, account: str) -> float | None:
+        """The creation time of an account in a cluster, if known (None for loners)."""
         me = self._accounts.get(account)
         return me.born if me is not None else None
 
@@ -374,6 +409,7 @@ class ClusterIndex:
         return borns
 
     def first_seen(self, account: str) -> float | None:
+        """When an account in a cluster was first linked to an entity it shares (None for loners)."""
         me = self._accounts.get(account)
         return me.first if me is not None else None
 
@@ -396,7 +432,8 @@ class ClusterIndex:
         return {
             "accounts": len(self._accounts),
             "entities": len(self._entities),
-            "links": sum(len(me.links) for me in self._accounts.values()),
+            "links": sum(len(me.links) for me in self._accounts.values())
+            + sum(1 for got in self._entities.values() if got.__class__ is tuple),
             "hubs": len(self.hubs),
             "clusters": sum(1 for me in self._accounts.values() if me.members is not None and len(me.members) > 1),
             "rebuilds": self.rebuilds,
@@ -471,12 +508,10 @@ class ClusterIndex:
             live.append(me)
         entities, accounts = self._entities, self._accounts
         for me in live:
-            for node in me.links:
-                others = entities.get(node)
-                if others is not None and others.__class__ is not str:
-                    first = next(iter(others))  # type: ignore[arg-type]
-                    if first != me.id:
-                        self._union(me, accounts[first])
+            for node in me.links:  # all to shared entities
+                first = next(iter(entities[node]))  # type: ignore[arg-type]
+                if first != me.id:
+                    self._union(me, accounts[first])
         self.rebuilds += 1
 
     def _restamp(self, me: _Account) -> None:
