@@ -22,7 +22,7 @@ orders of the cluster's members (:mod:`.escalation`).
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
+from typing import Any, Iterable
 
 from ..address_match import AddressMatcher, AddressSignature, address_signature
 from ..events import EventError
@@ -206,18 +206,17 @@ class GraphStep:
         An entity value the rules cannot key (a bad IP) links nothing."""
         out = []
         signature = None
-        entity = view.entity
         known = view.known_entities()  # keyed already by the rules, mostly
         for kind, prefix, ip, fuzzy in self._prefixes:
             key = known.get(kind, _MISS)
             if key is _MISS:
                 if ip:
                     try:
-                        key = entity(kind)
+                        key = view.entity(kind)
                     except EventError:  # an unreadable IP links nothing
                         continue
                 else:
-                    key = entity(kind)
+                    key = view.entity(kind)
             if key is None:
                 continue
             if fuzzy:
@@ -248,54 +247,71 @@ class GraphStep:
     def apply(self, entry: list) -> tuple[str, int] | None:
         """Link an order's account and tally its flash units; its cluster ``(id, size)``, or None when alone."""
         _, account, ts, born, spotted, signature, flash, _ = entry
-        if signature is not None:
-            assert self.matcher is not None
-            key = self.matcher.match(AddressSignature.from_data(signature), ts)
-            spotted = spotted + self.spotter.spot(account, ["address:" + key], ts)
-        index = self.index
-        index.link(account, spotted, ts, born)
-        found = index.cluster_of(account)
+        found = self._link(account, ts, born, spotted, signature)
         if flash is not None:
             sale, end, skus, units = flash
-            buys = self.flash_buys.get(sale)
-            if buys is None:
-                buys = self.flash_buys[sale] = {}
-                self._sale_ends[sale] = end
-            tally = buys.get(account)
-            if tally is None:
-                tally = buys[account] = {}
-            sums = None
-            if found is not None:  # the cluster's kept sums (see flash_of) take the buy of a member they count
-                kept = self._sums.get((found[0], sale))
-                if kept is not None and account in kept[1] and kept[0] == index.serial(account):
-                    sums = kept[2]
-            for sku, quantity in zip(skus, units):
-                got = tally.get(sku)
-                if got is None:
-                    tally[sku] = [1, quantity]
-                else:
-                    got[0] += 1
-                    got[1] += quantity
-                if sums is not None:
-                    total = sums.get(sku)
-                    if total is not None:
-                        total[0] += quantity
-                        total[1] += 1
+            self._tally(account, found, sale, end, zip(skus, units))
         return found
 
     def observe(self, view: OrderView, frozen: bool = False) -> None:
         """Link the order's account, tally its flash units and put its cluster on the view:
         live facts, or with ``frozen`` a snapshot, for an order concluded after later ones are counted."""
         event = view.event
+        account = event.account_id
         if frozen:
             entry = self.entry(view)
             found = self.apply(entry)
-            view.cluster = ClusterSnapshot(event.account_id, event.ts, self.snapshot(entry, found))
-        else:
-            found = self.apply(self.entry(view, trigger=False))
-            view.cluster = ClusterFacts(self, event.account_id, event.ts, found)
+            view.cluster = ClusterSnapshot(account, event.ts, self.snapshot(entry, found))
+        else:  # entry() and apply() without the entry between them
+            ts = event.ts
+            nodes, signature = self.nodes(view)
+            found = self._link(account, ts, event.account_created_ts, self.spotter.spot(account, nodes, ts), signature)
+            sale = view.sale
+            if sale is not None and view.flash_items:
+                self._tally(account, found, sale.id, self.sales.end[sale.id],
+                            [(i.sku, i.quantity) for i in view.flash_items])
+            view.cluster = ClusterFacts(self, account, ts, found)
         if found is not None:
             view.set_person(found[0])
+
+    def _link(self, account: str, ts: float, born: float | None, spotted: list[str],
+              signature: list | None) -> tuple[str, int] | None:
+        """Link ``account`` to the spotted nodes (and its matched address); its cluster, or None."""
+        if signature is not None:
+            assert self.matcher is not None
+            key = self.matcher.match(AddressSignature.from_data(signature), ts)
+            spotted = spotted + self.spotter.spot(account, ["address:" + key], ts)
+        index = self.index
+        index.link(account, spotted, ts, born)
+        return index.cluster_of(account)
+
+    def _tally(self, account: str, found: tuple[str, int] | None, sale: str, end: float,
+               items: Iterable[tuple[str, int]]) -> None:
+        """Add an order's flash ``(sku, units)`` to its account's buys in ``sale``."""
+        buys = self.flash_buys.get(sale)
+        if buys is None:
+            buys = self.flash_buys[sale] = {}
+            self._sale_ends[sale] = end
+        tally = buys.get(account)
+        if tally is None:
+            tally = buys[account] = {}
+        sums = None
+        if found is not None:  # the cluster's kept sums (see flash_of) take the buy of a member they count
+            kept = self._sums.get((found[0], sale))
+            if kept is not None and account in kept[1] and kept[0] == self.index.serial(account):
+                sums = kept[2]
+        for sku, quantity in items:
+            got = tally.get(sku)
+            if got is None:
+                tally[sku] = [1, quantity]
+            else:
+                got[0] += 1
+                got[1] += quantity
+            if sums is not None:
+                total = sums.get(sku)
+                if total is not None:
+                    total[0] += quantity
+                    total[1] += 1
 
     def snapshot(self, entry: list, found: tuple[str, int] | None) -> list:
         """The order's cluster as plain data for the decide stage (see :class:`ClusterSnapshot`):
