@@ -109,8 +109,6 @@ from functools import lru_cache
 from operator import eq
 from typing import Any, Callable, NamedTuple
 
-from datasketch import MinHash
-
 from .normalize import address_key, address_locality, address_text, pseudonym
 
 __all__ = ["AddressMatcher", "AddressSignature", "address_signature", "signature_similarity"]
@@ -268,6 +266,8 @@ class AddressSignature(NamedTuple):
 @lru_cache(maxsize=1)
 def _permutations() -> Any:
     # Public, fixed permutations: the secrecy is in the keyed shingle hash.
+    from datasketch import MinHash  # here: datasketch loads scipy (~0.5 s), which only fuzzy matching needs
+
     return MinHash(num_perm=NUM_PERM, seed=20261111).permutations
 
 
@@ -288,6 +288,8 @@ def _shingle_hash(secret: bytes) -> Callable[[bytes], int]:
 
 
 def _sketch(shingles: set[str], secret: bytes) -> tuple[int, ...]:
+    from datasketch import MinHash
+
     mh = MinHash(num_perm=NUM_PERM, hashfunc=_shingle_hash(secret), permutations=_permutations())
     mh.update_batch(sorted(s.encode() for s in shingles))
     return tuple(mh.hashvalues.tolist())
