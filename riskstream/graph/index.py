@@ -153,6 +153,8 @@ class ClusterIndex:
         shared = False  # a link to a shared entity was made or refreshed
         restamp = False  # it shares an entity anew: the kinds it shares may change
         solo = False  # a link to an entity of its own was made or refreshed
+        if nodes.__class__ is not list:
+            nodes = list(nodes)  # filed below
         entities, hubs = self._entities, self.hubs
         for node in nodes:
             hub = hubs.get(node)
@@ -209,7 +211,7 @@ class ClusterIndex:
             if restamp:
                 self._restamp(me)
         if solo:
-            self._solo.file_at(nodes if nodes.__class__ is list else list(nodes), ts)  # type: ignore[arg-type]
+            self._solo.file_at(nodes, ts)  # type: ignore[arg-type]
         return changes
 
     def _file(self, me: _Account, ts: float) -> None:

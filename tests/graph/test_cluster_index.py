@@ -275,3 +275,12 @@ def test_kept_cluster_sums_and_new_shares_equal_a_fresh_count(rows):
             fresh = [(m, sorted(step.index.shared_kinds(m))) for m in step.index.members(asked)]
             assert list(step.index.kinds_by_member(asked).items()) == fresh
             assert list(step.kinds_by_member(asked).items()) == fresh
+
+
+def test_links_given_as_any_iterable_age_out_too():
+    index = ClusterIndex(retention=100, sweep_every=10)
+    index.link("a", iter(["device:d", "phone:p"]), 0)
+    index.link("b", (n for n in ["phone:p"]), 1)
+    assert index.members("a") == ["a", "b"] and index.sharing("device:d") == 1
+    index.advance(500)
+    assert index.size()["entities"] == 0 and index.size()["links"] == 0 and index.cluster_of("a") is None
