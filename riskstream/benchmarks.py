@@ -444,8 +444,9 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
     """One IP shared by ``accounts`` new accounts (each with its own device), ``rate`` orders per
     second of event time, through the graph step; speed, graph size and RSS per slice.
 
-    The step's :class:`~riskstream.graph.LinkSpotter` counts the links it passes on (the
-    stream's graph stage gets only those), to show that the new-link stream stays small too.
+    The index counts the links it takes: the new ones and the refreshes, which is what the
+    stream's :class:`~riskstream.graph.LinkSpotter` passes on to the graph stage, to show that
+    the new-link stream stays small too; and the accounts the hub remembers for that.
     """
     import gc
 
@@ -488,7 +489,8 @@ def hub_stream(settings, accounts: int = 100_000, rate: float = 20.0, retention:
         out.append({"orders": done, "event_hours": round(done / rate / 3600, 2),
                     "orders_per_cpu_second": round(n / seconds) if seconds else 0,
                     "graph": step.index.size(), "hub_links_recorded": sum(h.links for h in step.index.hubs.values()),
-                    "spotter_links_held": len(step.spotter), "new_links_sent": step.spotter.passed, "rss_mib": _rss_mib()})
+                    "hub_accounts_remembered": sum(len(h.seen or ()) for h in step.index.hubs.values()),
+                    "new_links_taken": step.index.passed, "rss_mib": _rss_mib()})
     return {"accounts": accounts, "orders_per_second_event_time": rate, "retention_seconds": retention,
             "links": links, "ip_hub_accounts": step.index.hub_limit("ip:"), "rss_before_mib": rss_before, "slices": out}
 def bench_model(path: str, model: str, rules: str | None = None, rows: int = 20_000) -> dict[str, Any]:

@@ -189,7 +189,9 @@ class GraphStep:
         self._prefixes = tuple((kind, kind + ":", kind in ("ip", "ip_prefix"), kind == "address" and self.matcher is not None)
                                for kind in self.kinds)
         self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
-        # Both drivers pass on only new links (and refreshes), so links age alike offline and online.
+        # Both drivers take only new links (and refreshes), so links age alike offline and online:
+        # the stream's links come through this spotter; in one process (observe) the index
+        # spots them itself, the same way (ClusterIndex.spot_links).
         self.spotter = LinkSpotter(settings.retention)
         self.within = settings.escalate_within
         self.flash_buys: dict[str, dict[str, dict[str, list[int]]]] = {}  # sale -> account -> sku -> [orders, units]
@@ -227,14 +229,15 @@ class GraphStep:
             out.append(prefix + key)
         return out, signature
 
-    def entry(self, view: OrderView, trigger: bool | None = None) -> list:
+    def entry(self, view: OrderView, trigger: bool | None = None, spot: bool = True) -> list:
         """What the graph needs of an order, as plain data: ``[order id, account, ts,
         born, new links, address signature, flash, trigger]``.  ``flash`` is
         ``[sale, sale end, [sku...], [units...]]`` or None; ``trigger`` says a forcing
-        cluster rule could select the order (its snapshot then names the members)."""
+        cluster rule could select the order (its snapshot then names the members).
+        With ``spot=False`` every link goes, for an index that spots them itself."""
         event = view.event
         nodes, signature = self.nodes(view)
-        spotted = self.spotter.spot(event.account_id, nodes, event.ts)
+        spotted = self.spotter.spot(event.account_id, nodes, event.ts) if spot else nodes
         sale = view.sale
         flash = None
         if sale is not None and view.flash_items:
@@ -258,14 +261,16 @@ class GraphStep:
         live facts, or with ``frozen`` a snapshot, for an order concluded after later ones are counted."""
         event = view.event
         account = event.account_id
+        if not self.index.refresh:  # one process: the index spots new links itself
+            self.index.spot_links(self.spotter.refresh)
         if frozen:
-            entry = self.entry(view)
+            entry = self.entry(view, spot=False)
             found = self.apply(entry)
             view.cluster = ClusterSnapshot(account, event.ts, self.snapshot(entry, found))
         else:  # entry() and apply() without the entry between them
             ts = event.ts
             nodes, signature = self.nodes(view)
-            found = self._link(account, ts, event.account_created_ts, self.spotter.spot(account, nodes, ts), signature)
+            found = self._link(account, ts, event.account_created_ts, nodes, signature)
             sale = view.sale
             if sale is not None and view.flash_items:
                 self._tally(account, found, sale.id, self.sales.end[sale.id],
@@ -280,7 +285,8 @@ class GraphStep:
         if signature is not None:
             assert self.matcher is not None
             key = self.matcher.match(AddressSignature.from_data(signature), ts)
-            spotted = spotted + self.spotter.spot(account, ["address:" + key], ts)
+            node = ["address:" + key]
+            spotted = spotted + (node if self.index.refresh else self.spotter.spot(account, node, ts))
         index = self.index
         index.link(account, spotted, ts, born)
         return index.cluster_of(account)

@@ -56,6 +56,7 @@ class Hub:
     last_seen: float
     accounts: int  # accounts linked when it became a hub
     links: int = 0  # links (first sightings and refreshes) seen since
+    seen: dict[str, float] | None = None  # when the index spots links itself: account -> last link taken
 
     def to_dict(self) -> dict:
         return {"node": self.node, "first_seen": self.first_seen, "last_seen": self.last_seen,
@@ -102,6 +103,11 @@ class ClusterIndex:
     ``retention`` (seconds of event time) is how long a link lives without
     being refreshed.
 
+    The stream feeds the index only the links a :class:`~riskstream.graph.LinkSpotter`
+    passed on.  In one process the index spots them itself instead (see
+    :meth:`spot_links`): it holds the same links with the same times, so a
+    second memory of them would only repeat it.
+
     >>> index = ClusterIndex(hub_accounts=3, retention=3600)
     >>> index.link("a1", ["device:d1"], 0.0)
     []
@@ -132,14 +138,30 @@ class ClusterIndex:
         self._ids: dict[str, str] = {}
         self._stamps = 0
         self._serials = 0
+        self.refresh = 0.0  # > 0: links are spotted here (see spot_links)
+        self.passed = 0  # links taken: new ones and refreshes
 
     # ------------------------------------------------------------------ updates
+    def spot_links(self, refresh: float) -> None:
+        """Take every link of an order from now on, and keep of them exactly what a
+        :class:`~riskstream.graph.LinkSpotter` with this ``refresh`` would pass on:
+        a link new to the account, or known and at least ``refresh`` older than the
+        order.  Known links are held here already with their last time (hubs keep
+        their accounts' times for this), and they age out by the same sweeps.
+        Call it before the first link."""
+        if self._accounts or self._entities or self.hubs:
+            raise RuntimeError("spot_links() must be called before any link")
+        if refresh <= 0:
+            raise ValueError("refresh must be positive")
+        self.refresh = float(refresh)
+
     def link(self, account: str, nodes: Iterable[str], ts: float, born: float | None = None) -> list[Change]:
         """Link ``account`` to entity ``nodes`` at event time ``ts``.
 
         Known links are refreshed (their age restarts), so the caller may pass
         every link of an order or only the new ones a
-        :class:`~riskstream.graph.LinkSpotter` let through.  ``born`` is the
+        :class:`~riskstream.graph.LinkSpotter` let through (with :meth:`spot_links`,
+        a known link is refreshed only when ``refresh`` old).  ``born`` is the
         account's creation time (epoch seconds), if known.
         Returns the changes this made (see :data:`Change`).
         """
@@ -156,9 +178,17 @@ class ClusterIndex:
         if nodes.__class__ is not list:
             nodes = list(nodes)  # filed below
         entities, hubs = self._entities, self.hubs
+        refresh = self.refresh  # 0: every link given is taken
+        passed = 0
         for node in nodes:
             hub = hubs.get(node)
             if hub is not None:
+                if refresh:
+                    seen = hub.seen.get(account)  # type: ignore[union-attr]
+                    if seen is not None and ts - seen < refresh:
+                        continue
+                    hub.seen[account] = ts  # type: ignore[index]
+                passed += 1
                 hub.links += 1
                 if ts > hub.last_seen:
                     hub.last_seen = ts
@@ -167,13 +197,15 @@ class ClusterIndex:
             if got is None:  # most entities are never shared: the link stays on the entity
                 entities[node] = (account, ts, born, ts)
                 solo = True
+                passed += 1
                 continue
             if got.__class__ is tuple:
                 owner = got[0]
                 if owner == account:
-                    if ts > got[1]:  # a known link, refreshed
+                    if ts > got[1] and ts - got[1] >= refresh:  # a known link, refreshed
                         entities[node] = (account, ts, got[2] if born is None else born, got[3])
                         solo = True
+                        passed += 1
                     continue
                 # shared from now on: the owner takes its place in the union-find
                 other = accounts.get(owner)
@@ -185,15 +217,18 @@ class ClusterIndex:
                 sharers = entities[node] = {owner: None, account: None}
             elif account in got:  # a known shared link, refreshed
                 links = me.links  # type: ignore[union-attr]
-                if ts > links[node]:
+                seen = links[node]
+                if ts > seen and ts - seen >= refresh:
                     links[node] = ts
                     shared = True
+                    passed += 1
                 continue
             else:
                 owner = next(iter(got))
                 got[account] = None
                 sharers = got
             shared = restamp = True
+            passed += 1
             if me is None:
                 me = accounts[account] = _Account(account, ts, born)
             me.links[node] = ts
@@ -212,6 +247,7 @@ class ClusterIndex:
                 self._restamp(me)
         if solo:
             self._solo.file_at(nodes, ts)  # type: ignore[arg-type]
+        self.passed += passed
         return changes
 
     def _file(self, me: _Account, ts: float) -> None:
@@ -284,6 +320,11 @@ class ClusterIndex:
                         dropped += 1
         for node in [n for n, hub in self.hubs.items() if hub.last_seen <= cut]:
             del self.hubs[node]
+        if self.refresh:
+            for hub in self.hubs.values():
+                seen = hub.seen
+                for account in [a for a, t in seen.items() if t <= cut]:  # type: ignore[union-attr]
+                    del seen[account]  # type: ignore[index]
         self._next_sweep = self.watermark + self.sweep_every
         return dropped
 
@@ -479,14 +520,15 @@ class ClusterIndex:
         """``node`` crossed its kind's limit: record it as a hub and undo the merges it made."""
         accounts = self._entities.pop(node)
         assert isinstance(accounts, dict)
-        first = ts
+        seen: dict[str, float] = {}
         roots = []
         for account in accounts:
             me = self._accounts[account]
-            first = min(first, me.links.pop(node, ts))
+            seen[account] = me.links.pop(node, ts)
             self._restamp(me)
             roots.append(_find(me))
-        self.hubs[node] = Hub(node, first, ts, len(accounts), len(accounts))
+        self.hubs[node] = Hub(node, min(ts, *seen.values()), ts, len(accounts), len(accounts),
+                              seen if self.refresh else None)
         self._rebuild(roots)
 
     def _rebuild(self, roots: list[_Account]) -> None:

@@ -9,10 +9,11 @@ graph.  A link therefore lives between ``retention - refresh`` and
 per ``refresh`` per hub (they only keep the hub's record fresh), so a hub used
 by 100,000 accounts costs one entry, not 100,000.
 
-Spotting and applying are separate steps: in one process the engine calls
-:meth:`LinkSpotter.spot` then :meth:`~riskstream.graph.ClusterIndex.link`; in
-the stream the spotter runs where entity touches are counted and its output,
-``(account, node, ts)`` tuples, travels to the one graph instance.
+In the stream the spotter runs where entity touches are counted and its
+output travels to the one graph instance, whose index takes just those links.
+In one process the index applies the same rule itself
+(:meth:`~riskstream.graph.ClusterIndex.spot_links`): it holds every live link
+with its last time anyway, so a spotter there would only keep a second copy.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import networkx as nx
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from riskstream.graph import ClusterIndex, LinkSpotter, cluster_id_of
@@ -284,3 +285,81 @@ def test_links_given_as_any_iterable_age_out_too():
     assert index.members("a") == ["a", "b"] and index.sharing("device:d") == 1
     index.advance(500)
     assert index.size()["entities"] == 0 and index.size()["links"] == 0 and index.cluster_of("a") is None
+
+
+orders = st.lists(
+    st.tuples(
+        st.integers(0, 25),  # account
+        st.lists(st.tuples(st.sampled_from(["ip", "device", "phone"]), st.integers(0, 10)), max_size=3),
+        st.integers(0, 40),  # seconds since the previous order
+        st.integers(0, 100),  # how late it comes (less than retention - refresh)
+    ),
+    max_size=150,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(orders)
+def test_an_index_that_spots_its_links_matches_a_spotter_feeding_an_index(sequence):
+    """One process lets the index spot new links itself (ClusterIndex.spot_links); the stream
+    feeds an index what a LinkSpotter passed on.  Tiny hubs and a short retention: merges,
+    hubs, refreshes, sweeps and late orders all happen, and the two stay the same."""
+    fed = ClusterIndex(hub_accounts=3, retention=200, sweep_every=30)
+    spotter = LinkSpotter(200)
+    spotting = ClusterIndex(hub_accounts=3, retention=200, sweep_every=30)
+    spotting.spot_links(spotter.refresh)
+    clock = 0.0
+    for account, pairs, step, late in sequence:
+        clock += step
+        ts, who = clock - late, f"a{account}"
+        nodes = [f"{kind}:{n}" for kind, n in pairs]
+        passed = spotter.spot(who, nodes, ts)
+        assert fed.link(who, passed, ts) == spotting.link(who, nodes, ts)
+        assert fed.cluster_of(who) == spotting.cluster_of(who)
+        assert fed.links_of(who) == spotting.links_of(who)
+    assert spotting.passed == spotter.passed
+    assert fed.clusters() == spotting.clusters()
+    assert {n: (h.first_seen, h.last_seen, h.links) for n, h in fed.hubs.items()} == \
+        {n: (h.first_seen, h.last_seen, h.links) for n, h in spotting.hubs.items()}
+    assert fed.size() == spotting.size()
+
+
+def test_spot_links_comes_before_any_link():
+    index = ClusterIndex(retention=100)
+    index.link("a", ["device:d"], 0)
+    with pytest.raises(RuntimeError, match="before any link"):
+        index.spot_links(25)
+    with pytest.raises(ValueError, match="positive"):
+        ClusterIndex(retention=100).spot_links(0)
+
+
+def test_spotting_index_and_fed_index_agree_over_a_long_run_with_busy_hubs():
+    import random
+
+    r = random.Random(3)
+    fed, spotter = ClusterIndex(hub_accounts=4, retention=300, sweep_every=40), LinkSpotter(300)
+    spotting = ClusterIndex(hub_accounts=4, retention=300, sweep_every=40)
+    spotting.spot_links(spotter.refresh)
+    clock = 0.0
+    for _ in range(6000):
+        clock += r.random() * 2
+        ts = clock - (r.random() * 100 if r.random() < 0.1 else 0.0)
+        account = f"u{r.randrange(60)}"
+        nodes = [f"{kind}:{r.randrange(pool)}" for kind, pool in (("ip", 6), ("device", 40), ("phone", 80))
+                 if r.random() < 0.6]
+        assert fed.link(account, spotter.spot(account, nodes, ts), ts) == spotting.link(account, nodes, ts)
+        assert fed.cluster_of(account) == spotting.cluster_of(account)
+    assert fed.hubs and spotting.passed == spotter.passed < 6000 * 1.8
+    assert {n: (h.first_seen, h.last_seen, h.links) for n, h in fed.hubs.items()} == \
+        {n: (h.first_seen, h.last_seen, h.links) for n, h in spotting.hubs.items()}
+    assert fed.clusters() == spotting.clusters() and fed.size() == spotting.size()
+
+
+def test_a_spotting_index_forgets_the_accounts_of_a_hub_with_the_retention():
+    index = ClusterIndex(hub_accounts=3, retention=100, sweep_every=10)
+    index.spot_links(25)
+    for n in range(1000):
+        index.link(f"u{n}", ["ip:nat"], float(n))
+    hub = index.hubs["ip:nat"]
+    assert hub.links == 1000 and hub.seen is not None
+    assert 100 <= len(hub.seen) <= 100 + 2 * 10  # only the accounts within the retention (and a sweep's lag)
