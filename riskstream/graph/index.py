@@ -13,13 +13,14 @@ plain strings, floats and tuples.
   place in the union-find (:class:`_Account`, holding its links to shared
   entities only) when one of its entities is shared, and leaves it when it
   shares nothing any more.
-
 * **Hubs.**  An entity linked to more accounts than its kind's limit within
   the retention (a carrier NAT, a campus network, a pickup locker) becomes a
   hub: it is recorded (first and last seen, links counted) but never merges
   clusters.  The clusters it glued before it crossed the limit are rebuilt
   without it, and its per-account links are forgotten, so a hub costs O(1)
-  memory however many accounts use it.
+  memory however many accounts use it (an index that spots its own links,
+  see :meth:`ClusterIndex.spot_links`, keeps the accounts that used it within
+  the retention instead, as a spotter would).
 * **Ageing.**  A link not refreshed for ``retention`` seconds of event time is
   dropped.  A union-find cannot delete, so the components that lost links are
   rebuilt from their remaining live links (only those components: most
