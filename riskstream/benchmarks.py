@@ -317,37 +317,27 @@ def _graph_step_micros(engine, path: str, repeat: int = 5, chunk: int = 1000) ->
     import statistics
 
     from .engine.clusters import GraphStep
-    from .engine.order_view import OrderView
     from .events import EventError, parse_order
     from .replay import fewer_collections
 
-    lines, keys = [], []
+    def fresh() -> GraphStep:
+        return GraphStep(engine.ruleset.graph, engine.sales)
+
+    # Each order's entity keys, as the rules would compute them before the graph step; and its
+    # links as a spotter passes them on (an entry's account, links, time, born), which feed the
+    # union-find alone.
+    feeder = fresh()
+    lines, keys, entries = [], [], []
     for _, raw in read_records([path]):
         try:
             view = engine.view(parse_order(orjson.loads(raw)))
         except (EventError, orjson.JSONDecodeError):
             continue
-        for kind in engine.ruleset.graph.links:
-            try:
-                view.entity(kind)
-            except EventError:  # an unreadable IP: the step skips it
-                pass
+        entry = feeder.entry(view, False)  # keys the entities the graph links (a bad IP links nothing)
         lines.append(raw)
         keys.append(view.keys())
-
-    def fresh() -> GraphStep:
-        return GraphStep(engine.ruleset.graph, engine.sales)
-
-    # The entries' links (what the step's spotter passes on) feed the union-find alone.
-    feeder = fresh()
-    entries = []
-    for raw, known in zip(lines, keys):
-        view = engine.view(parse_order(orjson.loads(raw)))
-        view.preset(known)
-        entry = feeder.entry(view, False)
         entries.append((entry[1], entry[4], entry[2], entry[3]))
     steps, unions = [], []
-    sales, entity_keys = engine.sales, engine.keys
     for _ in range(repeat):
         step = fresh()
         observe = step.observe
@@ -356,7 +346,7 @@ def _graph_step_micros(engine, path: str, repeat: int = 5, chunk: int = 1000) ->
             for at in range(0, len(lines), chunk):
                 views = []
                 for raw, known in zip(lines[at:at + chunk], keys[at:at + chunk]):
-                    view = OrderView(parse_order(orjson.loads(raw)), sales, entity_keys)
+                    view = engine.view(parse_order(orjson.loads(raw)))
                     view.preset(known)
                     views.append(view)
                 started = time.process_time()

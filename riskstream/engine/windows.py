@@ -217,14 +217,13 @@ class VelocityWindow:
     def sweep(self) -> int:
         """Drop the keys whose newest entry left the window and the grace; returns how many."""
         cut = self.watermark - self.length - self.grace
-        width = self._sweep.width
         dropped = 0
         for bucket, keys in self._sweep.expired(cut):
             for key in keys:
                 series = self._series.get(key)
                 if series is None:
                     continue
-                newest = int(series[0] // width) if type(series) is tuple else series.bucket
+                newest = self._sweep.bucket(series[0]) if type(series) is tuple else series.bucket
                 if newest == bucket:  # else it moved on to a newer bucket
                     del self._series[key]
                     dropped += 1

@@ -253,7 +253,7 @@ class ClusterIndex:
 
     def _file(self, me: _Account, ts: float) -> None:
         """File ``me`` for the sweep under the bucket of a link it made or refreshed at ``ts``."""
-        bucket = int(ts // self._linked.width)
+        bucket = self._linked.bucket(ts)
         if bucket != me.bucket:
             me.bucket = bucket
             self._linked.file(me, bucket)
