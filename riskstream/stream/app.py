@@ -39,6 +39,7 @@ from ..topics import Topics, create_missing
 from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
 from .stages import Decide, Entities, GraphStage, Screen, pack, pack_keyed, pack_progress
+from .transport import install as install_transport
 
 log = logging.getLogger("riskstream.worker")
 
@@ -94,6 +95,7 @@ def create_app(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
     )
+    install_transport(app)  # a short fetch wait: see riskstream.stream.transport
     metrics = Metrics(app_id=app_id)
     app.riskstream_metrics = metrics  # type: ignore[attr-defined]
     install_web(app, metrics)
