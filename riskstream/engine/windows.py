@@ -138,7 +138,7 @@ class VelocityWindow:
             series = self._promote(key, series)
         times = series.times
         if series.head == len(times) or t >= times[-1]:
-            bucket = int(t // self._sweep.width)
+            bucket = int(t // self._sweep.width)  # TimeBuckets.bucket(), inlined: once per order per key
             if bucket != series.bucket:
                 series.bucket = bucket
                 self._sweep.file(key, bucket)

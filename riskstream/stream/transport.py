@@ -13,7 +13,7 @@ other: the stages sat idle for 1.4 s at a time while orders waited.
 One worker, 30,000 simulated orders published at 1,500/s (4 partitions,
 the shipped rules): p99 latency 5.9-7.4 s (median 6.2 s of 5 runs) with
 Faust's wait, 1.2-6.0 s (median 2.3 s of 6 runs) with 20 ms.  At 1,000/s,
-where the worker keeps up, both gave p99 0.37-0.75 s.  An idle worker now
+where the worker keeps up, both gave p99 0.34-0.75 s.  An idle worker now
 sends about 50 empty fetches a second, which costs next to nothing.
 """
 

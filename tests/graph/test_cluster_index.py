@@ -231,6 +231,16 @@ def test_kept_flash_sums_follow_a_ring_that_grows_then_loses_a_member():
     assert step.flash_of("a", found[0], "S", ["FS-1"]) == step.cluster_flash(["a", "d"], "S", ["FS-1"]) == (7, 4)
 
 
+def assert_same_graph(fed: ClusterIndex, spotting: ClusterIndex) -> None:
+    """Two indexes hold the same clusters, hubs (first and last seen, links) and sizes."""
+    def hubs(index: ClusterIndex) -> dict:
+        return {n: (h.first_seen, h.last_seen, h.links) for n, h in index.hubs.items()}
+
+    assert fed.clusters() == spotting.clusters()
+    assert hubs(fed) == hubs(spotting)
+    assert fed.size() == spotting.size()
+
+
 orders = st.lists(
     st.tuples(
         st.integers(0, 14),  # account
@@ -318,10 +328,7 @@ def test_an_index_that_spots_its_links_matches_a_spotter_feeding_an_index(sequen
         assert fed.cluster_of(who) == spotting.cluster_of(who)
         assert fed.links_of(who) == spotting.links_of(who)
     assert spotting.passed == spotter.passed
-    assert fed.clusters() == spotting.clusters()
-    assert {n: (h.first_seen, h.last_seen, h.links) for n, h in fed.hubs.items()} == \
-        {n: (h.first_seen, h.last_seen, h.links) for n, h in spotting.hubs.items()}
-    assert fed.size() == spotting.size()
+    assert_same_graph(fed, spotting)
 
 
 def test_spot_links_comes_before_any_link():
@@ -350,9 +357,7 @@ def test_spotting_index_and_fed_index_agree_over_a_long_run_with_busy_hubs():
         assert fed.link(account, spotter.spot(account, nodes, ts), ts) == spotting.link(account, nodes, ts)
         assert fed.cluster_of(account) == spotting.cluster_of(account)
     assert fed.hubs and spotting.passed == spotter.passed < 6000 * 1.8
-    assert {n: (h.first_seen, h.last_seen, h.links) for n, h in fed.hubs.items()} == \
-        {n: (h.first_seen, h.last_seen, h.links) for n, h in spotting.hubs.items()}
-    assert fed.clusters() == spotting.clusters() and fed.size() == spotting.size()
+    assert_same_graph(fed, spotting)
 
 
 def test_a_spotting_index_forgets_the_accounts_of_a_hub_with_the_retention():
