@@ -1,6 +1,7 @@
 # riskstream - the two commands a newcomer needs:
 #   make demo   start a local Kafka and a worker, stream a simulated flash sale, print the outcome
-#   make test   run the test suite
+#   make test   run the linters and the test suite
+#   make lint   pyflakes checks, import order and the import layers
 #   make model  rebuild the default anomaly model (models/anomaly.skops) from simulated traffic
 # Both create .venv and install what they need on first use.
 
@@ -17,7 +18,7 @@ MODEL_ORDERS ?= 100000
 MODEL_SEED ?= 1
 HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test install tools bench model model-eval clean
+.PHONY: demo replay-demo test lint install tools bench model model-eval clean
 
 install: $(STAMP)
 
@@ -27,8 +28,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-test: $(STAMP) tools
+test: $(STAMP) tools lint
 	$(PY) -m pytest
+
+# Pyflakes checks, import order, and the import layers written in pyproject.toml ([tool.importlinter]).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check riskstream tests
+	$(VENV)/bin/lint-imports
 
 # kcat (librdkafka's command-line client) for the interop test; a Debian package.
 tools:

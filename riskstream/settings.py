@@ -21,10 +21,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .engine.core import DEV_SECRET
-
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_RULES = PACKAGE_DIR / "default_rules"
+#: The pseudonym key of development and tests; production sets RISKSTREAM_PSEUDONYM_KEY.
+DEV_SECRET = b"riskstream-development-pseudonym-key"
 DEV_PSEUDONYM_KEY = DEV_SECRET.decode()
 
 
@@ -66,4 +66,4 @@ def settings_from_env() -> Settings:
     return Settings()  # type: ignore[call-arg]
 
 
-__all__ = ["BUNDLED_RULES", "Settings", "default_rules_path", "settings_from_env"]
+__all__ = ["BUNDLED_RULES", "DEV_SECRET", "Settings", "default_rules_path", "settings_from_env"]

@@ -18,9 +18,16 @@ from typing import Callable, Hashable
 
 from ..decisions import Reason
 from ..events import Item
-from ..rules.model import Compare, Conditions, EntityList, Rule, Velocity, format_duration
+from ..rules.model import (
+    Compare,
+    Conditions,
+    EntityList,
+    Rule,
+    Velocity,
+    format_duration,
+)
 from ..rules.ruleset import RuleSet
-from .clusters import ClusterGate
+from .gates import ClusterGate
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate, VelocityWindow
 

@@ -29,6 +29,7 @@ from ..decisions import Decision, Outcome, Reason
 from ..events import OrderEvent
 from ..rules.model import Thresholds, Velocity
 from ..rules.ruleset import RuleSet
+from ..settings import DEV_SECRET
 from ..timebuckets import TimeBuckets
 from .checks import Check, ListCheck, Tracker, compile_checks, tracker_identity
 from .clusters import GraphStep
@@ -36,7 +37,6 @@ from .escalation import Escalator, Trigger
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate
 
-DEV_SECRET = b"riskstream-development-pseudonym-key"
 DEFAULT_GRACE = 300.0
 
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 import orjson
 
-from .. import normalize
+from .. import entities
 from ..events import EventError, Item, OrderEvent
 from ..rules.model import Sale
 
@@ -38,8 +38,8 @@ class EntityKeys:
             if kind != "address" or not (type(raw) is dict or isinstance(raw, Mapping)):
                 return self._key_of_data(kind, raw)
             # A structured address has the key of its text form (see
-            # normalize.address_key), which makes a compact cache key.
-            raw = normalize.address_text(raw)
+            # entities.address_key), which makes a compact cache key.
+            raw = entities.address_text(raw)
         cache = self._caches.get(kind)
         if cache is None:
             cache = self._caches[kind] = {}
@@ -66,23 +66,23 @@ class EntityKeys:
     def _pseudonym(self, kind: str, raw: object) -> str | None:
         """The pseudonym of the canonical value, without the cache."""
         canonical = self.canonical(kind, raw)
-        return None if canonical is None else normalize.pseudonym(kind, canonical, self.secret)
+        return None if canonical is None else entities.pseudonym(kind, canonical, self.secret)
 
     def canonical(self, kind: str, raw: object) -> str | None:
         """The canonical text of a raw value, before pseudonymisation."""
         if kind == "ip" or kind == "ip_prefix":
-            value = normalize.ip_key(raw) if kind == "ip" else normalize.ip_prefix(raw)  # type: ignore[arg-type]
+            value = entities.ip_key(raw) if kind == "ip" else entities.ip_prefix(raw)  # type: ignore[arg-type]
             if value is None:
                 raise EventError("ip", f"not an IPv4 or IPv6 address: {raw!r}")
             return value
         if kind == "phone":
-            value = normalize.phone_key(raw, self.phone_region)  # type: ignore[arg-type]
+            value = entities.phone_key(raw, self.phone_region)  # type: ignore[arg-type]
             if value is None:  # not a possible number: keep its digits so it still links
                 digits = "".join(c for c in str(raw) if c.isdigit())
                 return digits or None
             return value
         if kind == "address":
-            return normalize.address_key(raw)  # type: ignore[arg-type]
+            return entities.address_key(raw)  # type: ignore[arg-type]
         text = str(raw).strip()
         return text or None
 

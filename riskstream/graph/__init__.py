@@ -11,8 +11,9 @@ No streaming imports: the offline engine and the stream workers use the same cla
 """
 
 from .analysis import Cluster, analyse, describe, graph_of
-from .index import Change, ClusterIndex, Hub, cluster_id_of
+from .index import Change, ClusterIndex
 from .links import LINK_KINDS, LinkSpotter, entity_node, node_kind
+from .members import Hub, cluster_id_of
 
 __all__ = [
     "LINK_KINDS",

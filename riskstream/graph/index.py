@@ -10,7 +10,7 @@ plain strings, floats and tuples.
 * **Loners cost no account.**  Most accounts never share anything, so an
   entity linked to one account holds that link itself, as a tuple
   ``(account, last link time, born, first link time)``; an account gets its
-  place in the union-find (:class:`_Account`, holding its links to shared
+  place in the union-find (:class:`Member`, holding its links to shared
   entities only) when one of its entities is shared, and leaves it when it
   shares nothing any more.
 * **Hubs.**  An entity linked to more accounts than its kind's limit within
@@ -36,64 +36,15 @@ plain strings, floats and tuples.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from ..timebuckets import TimeBuckets
+from .members import Hub, Member, cluster_id_of, find_root
 
 #: Changes reported by :meth:`ClusterIndex.link`, as plain tuples:
 #: ``("merge", cluster_id, size)`` - the account's cluster grew to ``size``;
 #: ``("hub", node, accounts)`` - ``node`` became a hub linked to ``accounts`` accounts.
 Change = tuple
-
-
-@dataclass(slots=True)
-class Hub:
-    """An entity shared by too many accounts to mean anything; recorded, never merged."""
-
-    node: str
-    first_seen: float
-    last_seen: float
-    accounts: int  # accounts linked when it became a hub
-    links: int = 0  # links (first sightings and refreshes) seen since
-    seen: dict[str, float] | None = None  # when the index spots links itself: account -> last link taken
-
-    def to_dict(self) -> dict:
-        return {"node": self.node, "first_seen": self.first_seen, "last_seen": self.last_seen,
-                "accounts": self.accounts, "links": self.links}
-
-
-def cluster_id_of(founder: str) -> str:
-    """The id of a cluster founded by account ``founder``: stable, opaque, 14 characters."""
-    return "cl-" + hashlib.blake2b(founder.encode(), digest_size=6, person=b"riskstream.cl").hexdigest()[:11]
-
-
-class _Account:
-    """An account that shares an entity.  Roots (one per cluster) also hold the members and the founder."""
-
-    __slots__ = ("id", "parent", "links", "first", "born", "bucket", "members", "founder", "stamp", "ids", "borns",
-                 "kinds", "stale", "serial")
-
-    def __init__(self, account: str, ts: float, born: float | None):
-        self.id = account
-        self.parent = self
-        self.links: dict[str, float] = {}  # shared entity node -> last link time (not hubs, not its own)
-        self.first = ts
-        self.born = born
-        self.bucket: int | None = None  # sweep bucket of the newest link
-        self.members: list[_Account] | None = [self]
-        self.founder: tuple[float, str] | None = (ts, account)
-        self.stamp = 0  # changes whenever the kinds of entity it shares may have changed
-        # Roots only: the members' ids and known creation times (sorted), listed on first use
-        # after each change of the members.
-        self.ids: list[str] | None = None
-        self.borns: list[float] | None = None
-        # Roots only, once kinds_by_member was asked: its answer (replaced, never changed, when
-        # the cluster changes), and the members whose entry must be worked out again.
-        self.kinds: dict[str, list[str]] | None = None
-        self.stale: list[_Account] | None = None
-        self.serial = 0  # roots only: see lineage (0: none given yet)
 
 
 class ClusterIndex:
@@ -129,11 +80,11 @@ class ClusterIndex:
         self.watermark = float("-inf")
         self.hubs: dict[str, Hub] = {}
         self.rebuilds = 0  # components rebuilt (ageing and new hubs), for reports
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, Member] = {}
         # non-hub entity node -> (account, last link, born, first link) when linked to one account,
         # else {account: None} in link order
         self._entities: dict[str, tuple | dict[str, None]] = {}
-        self._linked: TimeBuckets[_Account] = TimeBuckets(max(1.0, self.retention / 8))  # accounts by link time
+        self._linked: TimeBuckets[Member] = TimeBuckets(max(1.0, self.retention / 8))  # accounts by link time
         self._solo: TimeBuckets[list[str]] = TimeBuckets(self._linked.width)  # nodes linked to one account
         self._next_sweep = float("-inf")
         self._ids: dict[str, str] = {}
@@ -211,7 +162,7 @@ class ClusterIndex:
                 # shared from now on: the owner takes its place in the union-find
                 other = accounts.get(owner)
                 if other is None:
-                    other = accounts[owner] = _Account(owner, got[3], got[2])
+                    other = accounts[owner] = Member(owner, got[3], got[2])
                 other.links[node] = got[1]
                 self._file(other, got[1])
                 self._restamp(other)
@@ -231,7 +182,7 @@ class ClusterIndex:
             shared = restamp = True
             passed += 1
             if me is None:
-                me = accounts[account] = _Account(account, ts, born)
+                me = accounts[account] = Member(account, ts, born)
             me.links[node] = ts
             if len(sharers) > self.hub_limit(node):
                 changes.append(("hub", node, len(sharers)))
@@ -251,7 +202,7 @@ class ClusterIndex:
         self.passed += passed
         return changes
 
-    def _file(self, me: _Account, ts: float) -> None:
+    def _file(self, me: Member, ts: float) -> None:
         """File ``me`` for the sweep under the bucket of a link it made or refreshed at ``ts``."""
         bucket = self._linked.bucket(ts)
         if bucket != me.bucket:
@@ -281,7 +232,7 @@ class ClusterIndex:
         """
         cut = self.watermark - self.retention
         dropped = 0
-        affected: list[_Account] = []
+        affected: list[Member] = []
         entities, accounts = self._entities, self._accounts
         for _, linked in self._linked.expired(cut):
             for me in linked:
@@ -309,7 +260,7 @@ class ClusterIndex:
                     elif not sharers:
                         del entities[node]
                 dropped += len(stale)
-                affected.append(_find(me))
+                affected.append(find_root(me))
         if affected:
             self._rebuild(affected)
         for _, filed in self._solo.expired(cut):
@@ -335,7 +286,7 @@ class ClusterIndex:
         me = self._accounts.get(account)
         if me is None:
             return None
-        root = _find(me)
+        root = find_root(me)
         size = len(root.members)  # type: ignore[arg-type]
         if size == 1:
             return None
@@ -347,7 +298,7 @@ class ClusterIndex:
         me = self._accounts.get(account)
         if me is None:
             return [account]
-        root = _find(me)
+        root = find_root(me)
         ids = root.ids
         if ids is None:
             ids = root.ids = [m.id for m in root.members]  # type: ignore[union-attr]
@@ -361,7 +312,7 @@ class ClusterIndex:
         me = self._accounts.get(account)
         if me is None:
             return 0, 1
-        root = _find(me)
+        root = find_root(me)
         if not root.serial:
             self._serials += 1
             root.serial = self._serials
@@ -370,14 +321,14 @@ class ClusterIndex:
     def serial(self, account: str) -> int:
         """The serial :meth:`lineage` gave ``account``'s cluster (0 when it gave none since the last rebuild)."""
         me = self._accounts.get(account)
-        return _find(me).serial if me is not None else 0
+        return find_root(me).serial if me is not None else 0
 
     def members_from(self, account: str, start: int) -> list[str]:
         """The accounts of ``account``'s cluster from position ``start`` of :meth:`members` on."""
         me = self._accounts.get(account)
         if me is None:
             return [account][start:]
-        return [m.id for m in _find(me).members[start:]]  # type: ignore[index]
+        return [m.id for m in find_root(me).members[start:]]  # type: ignore[index]
 
     def links_of(self, account: str) -> dict[str, float]:
         """The account's live links to entities it shares: entity node -> last link time."""
@@ -394,7 +345,7 @@ class ClusterIndex:
         me = self._accounts.get(account)
         return self._shared_kinds(me) if me is not None else set()
 
-    def _shared_kinds(self, me: _Account) -> set[str]:
+    def _shared_kinds(self, me: Member) -> set[str]:
         return {node[: node.find(":")] for node in me.links}  # its links are to shared entities only
 
     def kinds_by_member(self, account: str) -> dict[str, list[str]]:
@@ -409,7 +360,7 @@ class ClusterIndex:
         me = self._accounts.get(account)
         if me is None:
             return {account: []}
-        root = _find(me)
+        root = find_root(me)
         kinds, stale = root.kinds, root.stale
         if kinds is None or stale is None:
             stale = root.stale = []
@@ -446,7 +397,7 @@ class ClusterIndex:
         me = self._accounts.get(account)
         if me is None:
             return []
-        root = _find(me)
+        root = find_root(me)
         borns = root.borns
         if borns is None:
             borns = root.borns = sorted(m.born for m in root.members if m.born is not None)  # type: ignore[union-attr]
@@ -484,9 +435,9 @@ class ClusterIndex:
         }
 
     # ------------------------------------------------------------------ internals
-    def _union(self, a: _Account, b: _Account) -> _Account | None:
+    def _union(self, a: Member, b: Member) -> Member | None:
         """Merge the clusters of ``a`` and ``b``; the new root, or None if already one."""
-        ra, rb = _find(a), _find(b)
+        ra, rb = find_root(a), find_root(b)
         if ra is rb:
             return None
         ma, mb = ra.members, rb.members
@@ -504,11 +455,11 @@ class ClusterIndex:
         self._changed(ra)
         return ra
 
-    def _changed(self, root: _Account) -> None:
+    def _changed(self, root: Member) -> None:
         """``root``'s members changed: the member lists are listed again."""
         root.ids = root.borns = None
 
-    def _id_of(self, root: _Account) -> str:
+    def _id_of(self, root: Member) -> str:
         founder = root.founder[1]  # type: ignore[index]
         cid = self._ids.get(founder)
         if cid is None:
@@ -527,14 +478,14 @@ class ClusterIndex:
             me = self._accounts[account]
             seen[account] = me.links.pop(node, ts)
             self._restamp(me)
-            roots.append(_find(me))
+            roots.append(find_root(me))
         self.hubs[node] = Hub(node, min(ts, *seen.values()), ts, len(accounts), len(accounts),
                               seen if self.refresh else None)
         self._rebuild(roots)
 
-    def _rebuild(self, roots: list[_Account]) -> None:
+    def _rebuild(self, roots: list[Member]) -> None:
         """Rebuild the components of ``roots`` from their live links (union-find has no delete)."""
-        members: list[_Account] = []
+        members: list[Member] = []
         for root in dict.fromkeys(roots):
             if root.members is not None:
                 members.extend(root.members)
@@ -559,18 +510,9 @@ class ClusterIndex:
                     self._union(me, accounts[first])
         self.rebuilds += 1
 
-    def _restamp(self, me: _Account) -> None:
+    def _restamp(self, me: Member) -> None:
         self._stamps += 1
         me.stamp = self._stamps
-        stale = _find(me).stale
+        stale = find_root(me).stale
         if stale is not None:
             stale.append(me)
-
-
-def _find(me: _Account) -> _Account:
-    up = me.parent
-    while up is not me:  # path halving
-        grand = up.parent
-        me.parent = grand
-        me, up = grand, grand.parent
-    return me

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import average_precision
+from ..offline.labels import average_precision
 from .artefact import Model
 from .train import History, at_thresholds
 

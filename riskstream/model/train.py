@@ -1,7 +1,7 @@
 """Training the anomaly model on order history.
 
 History is replayed through the engine exactly as when scoring
-(:func:`riskstream.replay.count_records`), so each training row is the row
+(:func:`riskstream.offline.replay.count_records`), so each training row is the row
 the model will see for the same order in production.
 
 The model is an :class:`~sklearn.ensemble.IsolationForest`: unsupervised, so
@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..engine import DecisionEngine
-from ..metrics import average_precision, parse_label
-from ..replay import ReplayReport, count_records, fewer_collections
+from ..offline.labels import average_precision, parse_label
+from ..offline.replay import ReplayReport, count_records, fewer_collections
 from .artefact import REFERENCE_POINTS, save_model
 from .scorer import Scoring
 

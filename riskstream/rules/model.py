@@ -44,7 +44,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ..decisions import Outcome
 
@@ -208,7 +215,7 @@ LinkKind = Literal["ip", "ip_prefix", "device", "phone", "payment", "address"]
 class FuzzyAddresses(_Strict):
     """Link addresses that are near-equal, not only equal (``graph.fuzzy_addresses``).
 
-    Matching runs on keyed signatures (see :mod:`riskstream.address_match`):
+    Matching runs on keyed signatures (see :mod:`riskstream.entities.fuzzy`):
     junk suffixes, reordered parts and small typos link; other street
     numbers, buildings or districts never do, and with ``guard: unit`` other
     rooms or flats of one building do not either.

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .errors import Problem
-from .model import Conditions, EntityList, GraphSettings, Header, Rule, RuleFile, Sale, Thresholds
+from .model import (
+    Conditions,
+    EntityList,
+    GraphSettings,
+    Header,
+    Rule,
+    RuleFile,
+    Sale,
+    Thresholds,
+)
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,22 @@ import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ..cli import load_engine, load_scoring
+from ..assembly import load_engine, load_scoring
 from ..engine import DecisionEngine
-from ..settings import settings_from_env
+from ..kafka.topics import Topics, create_missing
 from ..model.features import FeatureExtractor
-from ..topics import Topics, create_missing
+from ..settings import settings_from_env
 from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
-from .stages import Decide, Entities, GraphStage, Screen, pack, pack_keyed, pack_progress
+from .stages import (
+    Decide,
+    Entities,
+    GraphStage,
+    Screen,
+    pack,
+    pack_keyed,
+    pack_progress,
+)
 from .transport import install as install_transport
 
 log = logging.getLogger("riskstream.worker")

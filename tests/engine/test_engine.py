@@ -254,7 +254,7 @@ rules:
 
 
 def test_duplicates_are_detected_and_not_counted_twice():
-    from riskstream.replay import replay
+    from riskstream.offline.replay import replay
 
     engine = engine_for(THRESHOLDS, """
 rules:
@@ -264,6 +264,7 @@ rules:
     assert engine.decide(first).action is Outcome.ALLOW
     assert engine.seen("same")
     import orjson
+
     from riskstream.testing import make_order
 
     records = [("x:1", orjson.dumps(make_order(1, account_id="a", order_id="same"))),
@@ -290,7 +291,7 @@ rules:
 def test_same_input_same_decisions():
     from riskstream.engine import DecisionEngine
     from riskstream.rules import load_ruleset
-    from riskstream.simulate import simulate
+    from riskstream.sim import simulate
 
     ruleset = load_ruleset("rules")
 

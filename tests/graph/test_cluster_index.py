@@ -6,7 +6,8 @@ import sys
 
 import networkx as nx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from riskstream.graph import ClusterIndex, LinkSpotter, cluster_id_of
 
@@ -191,7 +192,7 @@ def test_cached_shared_kinds_follow_every_change_of_the_cluster():
     from riskstream.events import parse_order
     from riskstream.graph import ClusterIndex, LinkSpotter
     from riskstream.rules import load_ruleset
-    from riskstream.simulate import simulate
+    from riskstream.sim import simulate
 
     engine = DecisionEngine(load_ruleset("rules"))
     step = engine.graph

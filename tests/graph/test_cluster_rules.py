@@ -10,7 +10,13 @@ from click.testing import CliRunner
 from riskstream import Outcome
 from riskstream.cli import main
 from riskstream.rules import RuleFileError
-from riskstream.testing import FLASH_SALE_YAML, engine_for, event, make_order, ruleset_from_yaml
+from riskstream.testing import (
+    FLASH_SALE_YAML,
+    engine_for,
+    event,
+    make_order,
+    ruleset_from_yaml,
+)
 
 SALE = FLASH_SALE_YAML
 HEADER = "ruleset: {version: t, thresholds: {review: 40, hold: 70, freeze: 150}}\n"
@@ -237,7 +243,7 @@ def test_escalation_state_is_forgotten_once_out_of_reach():
     from riskstream.engine import DecisionEngine
     from riskstream.events import parse_order
     from riskstream.rules import load_ruleset
-    from riskstream.simulate import simulate
+    from riskstream.sim import simulate
 
     engine = DecisionEngine(load_ruleset("rules"))
     escalator = engine.graph.escalator

@@ -2,7 +2,7 @@
 
 import pytest
 
-from riskstream.address_match import address_signature
+from riskstream.entities.fuzzy import address_signature
 from riskstream.events import parse_order
 from riskstream.rules import RuleFileError
 from riskstream.testing import engine_for, make_order

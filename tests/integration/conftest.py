@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from riskstream.localkafka import LocalKafka, LocalKafkaError
+from riskstream.kafka.local import LocalKafka, LocalKafkaError
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

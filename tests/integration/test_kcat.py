@@ -10,9 +10,14 @@ import uuid
 import orjson
 import pytest
 
-from riskstream.simulate import simulate
-from riskstream.stream.chaos import WorkerProcess, compressed_time_settings, replay_final, same_time_ties
-from riskstream.topics import Topics, ensure_topics
+from riskstream.harness import (
+    WorkerProcess,
+    compressed_time_settings,
+    replay_final,
+    same_time_ties,
+)
+from riskstream.kafka.topics import Topics, ensure_topics
+from riskstream.sim import simulate
 
 ORDERS = 1500
 

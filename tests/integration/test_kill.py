@@ -4,7 +4,7 @@ A smaller run than the benchmark (`riskstream bench kill` streams 100k orders
 through five kills); the figures it checks are the same.
 """
 
-from riskstream.stream.chaos import kill_test
+from riskstream.bench.chaos import kill_test
 
 
 def test_killed_and_restarted_worker_loses_and_doubles_nothing(kafka_bootstrap, tmp_path):

@@ -30,9 +30,9 @@ with warnings.catch_warnings():
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
 
-from riskstream.localkafka import LocalKafka, LocalKafkaError
-from riskstream.localkafka.cli import EXIT_NOT_RUNNING, kafka
-from riskstream.localkafka.protocol import port_in_use, probe
+from riskstream.cli.kafka import EXIT_NOT_RUNNING, kafka
+from riskstream.kafka.local import LocalKafka, LocalKafkaError
+from riskstream.kafka.local.protocol import port_in_use, probe
 
 pytestmark = [
     pytest.mark.integration,
@@ -235,7 +235,7 @@ def test_cli_up_is_idempotent_and_status_exit_codes(
 
 def test_python_dash_m_entry_point(local_kafka: LocalKafka) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "riskstream.localkafka", "status"]
+        [sys.executable, "-m", "riskstream.cli", "kafka", "status"]
         + ["--data-dir", str(local_kafka.data_dir)],
         capture_output=True,
         text=True,

@@ -17,11 +17,10 @@ from click.testing import CliRunner
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import DefaultPartitioner
 
+from riskstream.cli.stream import decisions, produce
 from riskstream.events import EventError
-from riskstream.pipeline import DecisionReader, OrderPublisher, TopicNotFound
-from riskstream.pipeline_cli import decisions, produce
-from riskstream.simulate import simulate, write_jsonl
-from riskstream.topics import (
+from riskstream.kafka.pipeline import DecisionReader, OrderPublisher, TopicNotFound
+from riskstream.kafka.topics import (
     Topics,
     create_missing,
     delete_topics_containing,
@@ -29,6 +28,7 @@ from riskstream.topics import (
     ensure_topics,
     kafka_client_options,
 )
+from riskstream.sim import simulate, write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -292,7 +292,7 @@ def test_the_demo_reads_each_orders_first_and_final_decision(kafka_bootstrap):
     first decision still counts."""
     import threading
 
-    from riskstream.stream.chaos import first_and_final
+    from riskstream.harness import first_and_final
 
     topics = _catalogue()
     ensure_topics(kafka_bootstrap, topics)

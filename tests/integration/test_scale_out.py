@@ -8,8 +8,7 @@ import uuid
 import pytest
 from kafka import KafkaAdminClient
 
-from riskstream.simulate import simulate
-from riskstream.stream.chaos import (
+from riskstream.harness import (
     DecisionTally,
     WorkerProcess,
     compressed_time_settings,
@@ -18,7 +17,8 @@ from riskstream.stream.chaos import (
     replay_final,
     same_time_ties,
 )
-from riskstream.topics import Topics, ensure_topics
+from riskstream.kafka.topics import Topics, ensure_topics
+from riskstream.sim import simulate
 
 ORDERS = 4000
 PARTITIONS = 6

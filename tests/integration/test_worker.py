@@ -16,10 +16,10 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from riskstream.pipeline import OrderPublisher
-from riskstream.simulate import simulate
-from riskstream.stream.chaos import compressed_time_settings, replay_final, same_time_ties
-from riskstream.topics import Topics, ensure_topics
+from riskstream.harness import compressed_time_settings, replay_final, same_time_ties
+from riskstream.kafka.pipeline import OrderPublisher
+from riskstream.kafka.topics import Topics, ensure_topics
+from riskstream.sim import simulate
 
 
 def free_port() -> int:

@@ -3,9 +3,9 @@
 import orjson
 import pytest
 
-from riskstream.cli import load_engine
+from riskstream.assembly import load_engine
 from riskstream.model.train import read_history, train
-from riskstream.simulate import simulate
+from riskstream.sim import simulate
 
 
 def records(events):

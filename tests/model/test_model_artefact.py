@@ -9,7 +9,13 @@ import skops.io as sio
 from click.testing import CliRunner
 
 from riskstream.cli import main
-from riskstream.model.artefact import FORMAT, ModelError, load_model, metadata_path, sha256
+from riskstream.model.artefact import (
+    FORMAT,
+    ModelError,
+    load_model,
+    metadata_path,
+    sha256,
+)
 from riskstream.model.features import FEATURES
 
 

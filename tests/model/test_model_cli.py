@@ -6,7 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from riskstream.cli import main
-from riskstream.simulate import write_jsonl
+from riskstream.sim import write_jsonl
 
 
 def run(*args):

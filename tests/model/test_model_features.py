@@ -6,12 +6,18 @@ import numpy as np
 import pytest
 
 import riskstream.model.features as features_module
-from riskstream.cli import load_engine
-from riskstream.model import FEATURES, FixedModel, Scoring, load_model
+from riskstream.assembly import load_engine
 from riskstream.engine import DecisionEngine
-from riskstream.model.features import WINDOWS, AccountRhythm, FeatureExtractor, cluster_of, ua_family
+from riskstream.model import FEATURES, FixedModel, Scoring, load_model
+from riskstream.model.features import (
+    WINDOWS,
+    AccountRhythm,
+    FeatureExtractor,
+    cluster_of,
+    ua_family,
+)
 from riskstream.model.train import read_history
-from riskstream.replay import ReplayReport, decide_records
+from riskstream.offline.replay import ReplayReport, decide_records
 from riskstream.rules import load_ruleset
 from riskstream.testing import FakeClock, event
 
@@ -67,7 +73,7 @@ def test_every_feature_is_documented():
 
 
 def test_a_velocity_feature_reads_the_window_the_rule_reads(sim_lines):
-    from riskstream.replay import count_records
+    from riskstream.offline.replay import count_records
 
     engine = load_engine("rules", clock=FakeClock())
     scoring = Scoring(engine, None)

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from riskstream import parse_order
 from riskstream.cli import main
+from riskstream.engine import DecisionEngine
 from riskstream.model import FixedModel, ReloadingModel, Scoring, load_model
 from riskstream.model.artefact import metadata_path
-from riskstream.replay import ReplayReport, decide_records
-from riskstream.engine import DecisionEngine
+from riskstream.offline.replay import ReplayReport, decide_records
 from riskstream.rules import RuleFileError, load_ruleset
 from riskstream.testing import FakeClock, engine_for, make_order, ruleset_from_yaml
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from riskstream.cli import load_engine
+from riskstream.assembly import load_engine
 from riskstream.model import FEATURES, FixedModel, Scoring, load_model
-from riskstream.replay import replay
-from riskstream.simulate import simulate
+from riskstream.offline.replay import replay
+from riskstream.sim import simulate
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,17 @@ import orjson
 import pytest
 
 from riskstream.engine import DecisionEngine
-from riskstream.model import FeatureExtractor, FixedModel, Scoring
-from riskstream.model import load_model
+from riskstream.model import FeatureExtractor, FixedModel, Scoring, load_model
 from riskstream.rules import load_ruleset
-from riskstream.simulate import simulate
-from riskstream.stream.stages import Decide, Entities, GraphStage, Screen, pack_progress, partition_of
+from riskstream.sim import simulate
+from riskstream.stream.stages import (
+    Decide,
+    Entities,
+    GraphStage,
+    Screen,
+    pack_progress,
+    partition_of,
+)
 from riskstream.testing import FakeClock
 
 PARTITIONS = 4
@@ -157,7 +163,7 @@ def test_two_workers_decide_as_one(day):
 def test_the_model_scores_the_same_online_as_offline(day, tmp_path):
     from riskstream.events import parse_order
     from riskstream.model.train import History, train
-    from riskstream.replay import ReplayReport, decide_records
+    from riskstream.offline.replay import ReplayReport, decide_records
 
     ruleset, lines, _ = day
     engine = DecisionEngine(ruleset, clock=FakeClock())

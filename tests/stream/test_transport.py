@@ -6,9 +6,9 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from riskstream.kafka.topics import Topics
 from riskstream.stream import transport
 from riskstream.stream.app import create_app
-from riskstream.topics import Topics
 
 
 def worker_consumer(app: faust.App) -> AIOKafkaConsumer:

@@ -1,0 +1,57 @@
+"""The ``riskstream`` command line: one module per command group.
+
+    riskstream simulate --orders N --seed S -o FILE                       (simulate.py)
+    riskstream replay INPUT... | riskstream backtest INPUT --rules NEW --baseline OLD   (offline.py)
+    riskstream rules check [PATH] | riskstream rules schema               (rules.py)
+    riskstream cluster list --input FILE | cluster show ID --input FILE   (cluster.py)
+    riskstream model train INPUT... | model evaluate INPUT --model M      (model.py)
+    riskstream worker | demo | produce INPUT | decisions                  (stream.py)
+    riskstream kafka up | down | status | logs                            (kafka.py)
+    riskstream bench replay | model | memory | graph | address | kill | stream   (bench.py)
+
+Command modules import the domain, never each other.  Rules or a model that
+cannot be used end a command with their problems on standard error and exit
+status 2 (:class:`~riskstream.assembly.AssemblyError`).
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..assembly import AssemblyError
+from . import bench, cluster, kafka, model, offline, rules, simulate, stream
+
+__all__ = ["main"]
+
+
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AssemblyError as exc:
+            for line in exc.lines:
+                click.echo(line, err=True)
+            ctx.exit(exc.status)
+
+
+@click.group(cls=_Main)
+@click.version_option(package_name="riskstream")
+def main() -> None:
+    """riskstream: anti-scalper risk decisions for flash-sale orders."""
+
+
+for command in (
+    simulate.simulate,
+    offline.replay,
+    offline.backtest,
+    rules.rules,
+    cluster.cluster,
+    model.model,
+    stream.worker,
+    stream.demo,
+    stream.produce,
+    stream.decisions,
+    kafka.kafka,
+    bench.bench,
+):
+    main.add_command(command)

@@ -1,0 +1,41 @@
+"""Keyed pseudonyms: what state, changelogs and logs hold instead of raw entity values."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["pseudonym"]
+
+
+_PSEUDONYM_PERSON = b"riskstream.pn.v1"  # 16 bytes: BLAKE2b personalisation
+
+
+@lru_cache(maxsize=1024)
+def _pseudonym_hasher(kind: str, key: bytes) -> Any:  # a blake2b object
+    if not key:
+        raise ValueError("pseudonym key must not be empty")
+    if len(key) > 64:  # BLAKE2b takes keys of up to 64 bytes
+        key = hashlib.blake2b(key, digest_size=64, person=b"riskstream.key.1").digest()
+    h = hashlib.blake2b(key=key, digest_size=10, person=_PSEUDONYM_PERSON)
+    k = kind.encode("utf-8", "surrogatepass")
+    h.update(len(k).to_bytes(4, "big") + k)  # length prefix: unambiguous domain
+    return h
+
+
+def pseudonym(kind: str, value: str, key: bytes) -> str:
+    """Keyed pseudonym of ``value`` in the domain ``kind``: 20 lower-case hex chars.
+
+    Keyed BLAKE2b (a MAC, like HMAC) with a 10-byte digest. The same value
+    gives different pseudonyms under different kinds ("ip", "phone",
+    "address", ...) and different keys, so pseudonyms can't be joined across
+    entity types, and without the key they can't be reversed by enumerating
+    phone numbers or IPs. Pass the canonical key (:func:`phone_key`, ...), not
+    the raw text, so that variants share a pseudonym. ``key`` must not be empty.
+    """
+    if not isinstance(key, bytes):
+        key = bytes(key)
+    h = _pseudonym_hasher(kind, key).copy()
+    h.update(value.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
