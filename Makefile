@@ -34,7 +34,7 @@ test: $(STAMP) tools lint
 # Pyflakes checks, import order, and the import layers written in pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check riskstream tests
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 
 # kcat (librdkafka's command-line client) for the interop test; a Debian package.
 tools:
