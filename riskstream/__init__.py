@@ -3,13 +3,16 @@
 Order events (:class:`OrderEvent`) go through a :class:`DecisionEngine` built
 from analysts' rule files (:class:`RuleSet` of :class:`Rule`); each order gets
 one :class:`Decision` with an :class:`Outcome` and its :class:`Reason` list.
-Accounts linked through shared entities form a :class:`Cluster`.
+Accounts linked through shared entities form a :class:`Cluster`.  Reviewers'
+verdicts (:class:`Verdict`) freeze, release or snooze, and come back as new
+decision revisions.
 
 Errors::
 
     ValueError
      +-- EventError        a bad order event (names the field)
      +-- RuleFileError     invalid rule files (file, line, field for each problem)
+     +-- VerdictError      a bad reviewer verdict (names the field)
 """
 
 from .decisions import Decision, Outcome, Reason
@@ -17,6 +20,7 @@ from .engine import DecisionEngine
 from .events import EventError, Item, OrderEvent, parse_order
 from .graph import Cluster
 from .rules import Rule, RuleFileError, RuleSet, load_ruleset
+from .verdicts import Verdict, VerdictError, parse_verdict
 
 __all__ = [
     "Cluster",
@@ -30,6 +34,9 @@ __all__ = [
     "Rule",
     "RuleFileError",
     "RuleSet",
+    "Verdict",
+    "VerdictError",
     "load_ruleset",
     "parse_order",
+    "parse_verdict",
 ]

@@ -25,8 +25,11 @@ PUBLIC = [
     "Rule",
     "RuleFileError",
     "RuleSet",
+    "Verdict",
+    "VerdictError",
     "load_ruleset",
     "parse_order",
+    "parse_verdict",
 ]
 
 

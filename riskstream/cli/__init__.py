@@ -7,6 +7,7 @@
     riskstream model train INPUT... | model evaluate INPUT --model M      (model.py)
     riskstream worker | demo | produce INPUT | decisions                  (stream.py)
     riskstream kafka up | down | status | logs                            (kafka.py)
+    riskstream verdicts publish FILE                                      (verdicts.py)
     riskstream bench replay | model | memory | graph | address | kill | stream   (bench.py)
 
 Command modules import the domain, never each other.  Rules or a model that
@@ -19,7 +20,7 @@ from __future__ import annotations
 import click
 
 from ..assembly import AssemblyError
-from . import bench, cluster, kafka, model, offline, rules, simulate, stream
+from . import bench, cluster, kafka, model, offline, rules, simulate, stream, verdicts
 
 __all__ = ["main"]
 
@@ -53,5 +54,6 @@ for command in (
     stream.decisions,
     kafka.kafka,
     bench.bench,
+    verdicts.verdicts,
 ):
     main.add_command(command)

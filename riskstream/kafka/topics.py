@@ -7,7 +7,7 @@ orders          RISKSTREAM_TOPIC_ORDERS     6           order events, keyed by a
 risk-decisions  RISKSTREAM_TOPIC_DECISIONS  6           every decision, keyed by order id
 risk-review     RISKSTREAM_TOPIC_REVIEW     6           flagged decisions (the reviewers' queue)
 orders-dlq      RISKSTREAM_TOPIC_DLQ        1           bad events with the reason and the original bytes
-risk-verdicts   RISKSTREAM_TOPIC_VERDICTS   3           reviewers' verdicts
+risk-verdicts   RISKSTREAM_TOPIC_VERDICTS   3           reviewers' verdicts, keyed by verdict id (compacted)
 ==============  ==========================  ==========  =================================================
 
 ``RISKSTREAM_PARTITIONS`` sets one partition count for the three high-volume keyed
@@ -111,6 +111,11 @@ class Topics:
     def names(self) -> list[str]:
         return list(self.partition_counts())
 
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """Per-topic settings at creation: verdicts are compacted, so a worker that starts
+        reads every verdict from the beginning (each kept once, by verdict id)."""
+        return {self.verdicts: {"cleanup.policy": "compact"}}
+
 
 def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:
     """``RISKSTREAM_BOOTSTRAP``, else ``127.0.0.1:9092`` (the local development broker)."""
@@ -168,7 +173,8 @@ def ensure_topics(
     the created topics has a leader, so producers can start right away.
     ``options`` are extra kafka-python settings (default: :func:`kafka_client_options`).
     """
-    return create_missing(bootstrap, topics.partition_counts(), replication, options=options, timeout=timeout)
+    return create_missing(bootstrap, topics.partition_counts(), replication, configs=topics.topic_configs(),
+                          options=options, timeout=timeout)
 
 
 def create_missing(
