@@ -18,15 +18,22 @@ MODEL_ORDERS ?= 100000
 MODEL_SEED ?= 1
 HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test lint install tools bench model model-eval clean
+.PHONY: demo replay-demo test lint install native tools bench model model-eval clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml native/Cargo.toml native/pyproject.toml $(wildcard native/src/*.rs)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(MAKE) --no-print-directory native
 	@touch $@
+
+# The native state core (Rust, PyO3) where cargo is; without it riskstream runs on pure Python.
+native:
+	@if command -v cargo >/dev/null; then \
+		nice -n 10 $(PY) -m pip install --quiet ./native && $(RS) --version; \
+	else echo "cargo not found: riskstream_native is not built, riskstream runs on pure Python" >&2; fi
 
 test: $(STAMP) tools lint
 	$(PY) -m pytest
@@ -71,4 +78,4 @@ model-eval: $(STAMP)
 		--rules riskstream/default_rules --report var/model/evaluation.json
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build *.egg-info native/target

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import click
 
+from .. import native
 from ..assembly import AssemblyError
 from . import bench, cluster, kafka, model, offline, rules, simulate, stream, verdicts
 
@@ -36,7 +37,7 @@ class _Main(click.Group):
 
 
 @click.group(cls=_Main)
-@click.version_option(package_name="riskstream")
+@click.version_option(package_name="riskstream", message=f"%(prog)s %(version)s; state core: {native.implementation()}")
 def main() -> None:
     """riskstream: anti-scalper risk decisions for flash-sale orders."""
 

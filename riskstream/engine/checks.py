@@ -29,7 +29,7 @@ from ..rules.model import (
 from ..rules.ruleset import RuleSet
 from .gates import ClusterGate
 from .order_view import EntityKeys, OrderView, SaleIndex
-from .windows import Aggregate, VelocityWindow
+from .windows import Aggregate, new_window
 
 _METRIC_INDEX = {"count": 0, "quantity": 1, "amount": 2, "distinct": 3}
 
@@ -134,7 +134,7 @@ class Tracker:
         self.entity_parts = tuple(e for e in self.key if e != "sku")
         self.single = self.entity_parts[0] if len(self.entity_parts) == 1 else None
         self.selector = Selector(velocity.where)
-        self.window = VelocityWindow(window_seconds, distinct=self.of is not None, grace=grace)
+        self.window = new_window(window_seconds, distinct=self.of is not None, grace=grace)
         self.label = "+".join(self.key)
         self.identity = tracker_identity(velocity, window_seconds)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Hashable, NamedTuple
 
+from .. import native
 from ..timebuckets import TimeBuckets
 
 
@@ -115,6 +116,10 @@ class VelocityWindow:
 
     def __len__(self) -> int:
         return len(self._series)
+
+    def keys(self) -> list[Hashable]:
+        """The keys held (for privacy checks and reports), in no set order."""
+        return list(self._series)
 
     def entries(self) -> int:
         """Entries currently held (window plus grace), over all keys."""
@@ -228,3 +233,12 @@ class VelocityWindow:
                     del self._series[key]
                     dropped += 1
         return dropped
+
+
+def new_window(length: float, *, distinct: bool = False, grace: float = 300.0) -> VelocityWindow:
+    """A :class:`VelocityWindow`: the native core's twin when it is in use (see
+    :mod:`riskstream.native`), else the pure-Python one.  Both give equal aggregates."""
+    core = native.core()
+    if core is None:
+        return VelocityWindow(length, distinct=distinct, grace=grace)
+    return core.VelocityWindow(length, Aggregate, distinct=distinct, grace=grace)

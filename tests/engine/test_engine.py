@@ -223,7 +223,7 @@ rules:
     score: 1
 """)
     engine.decide(event(0, ip="10.9.8.7"))
-    keys = list(engine.trackers[0].window._series)
+    keys = engine.trackers[0].window.keys()
     assert len(keys) == 1 and "10.9.8.7" not in keys[0]
     other = engine_for(THRESHOLDS, "rules: []\n", secret=b"another key")
     assert other.keys.key("ip", "10.9.8.7") != keys[0]

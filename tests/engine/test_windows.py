@@ -1,12 +1,30 @@
 """Exact sliding windows: edges, late orders, eviction, and a brute-force oracle."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskstream.engine.windows import VelocityWindow
+from riskstream.engine.windows import Aggregate
+from riskstream.engine.windows import VelocityWindow as PureWindow
+
+try:
+    import riskstream_native as native_core
+except ImportError:  # built by `make install` where cargo is; without it only the pure window runs
+    native_core = None
 
 
-def test_window_is_exclusive_at_its_start_and_inclusive_at_its_end():
+def native_window(length, *, distinct=False, grace=300.0):
+    return native_core.VelocityWindow(length, Aggregate, distinct=distinct, grace=grace)
+
+
+# Every test here runs on both implementations: the pure-Python window and its native twin.
+IMPLEMENTATIONS = [pytest.param(PureWindow, id="pure"),
+                   pytest.param(native_window, id="native",
+                                marks=pytest.mark.skipif(native_core is None, reason="native core not installed"))]
+pytestmark = pytest.mark.parametrize("VelocityWindow", IMPLEMENTATIONS)
+
+
+def test_window_is_exclusive_at_its_start_and_inclusive_at_its_end(VelocityWindow):
     w = VelocityWindow(10)
     assert w.add("k", 100.0).count == 1
     assert w.add("k", 109.999).count == 2
@@ -16,7 +34,7 @@ def test_window_is_exclusive_at_its_start_and_inclusive_at_its_end():
     assert w.add("k", 120.0).count == 2  # 110 and 120 remain
 
 
-def test_keys_are_independent():
+def test_keys_are_independent(VelocityWindow):
     w = VelocityWindow(60)
     w.add("a", 0.0)
     w.add("a", 1.0)
@@ -24,7 +42,7 @@ def test_keys_are_independent():
     assert w.add("a", 3.0).count == 3
 
 
-def test_sums_and_distinct_follow_the_window():
+def test_sums_and_distinct_follow_the_window(VelocityWindow):
     w = VelocityWindow(60, distinct=True)
     w.add("ip", 0.0, qty=2, amount=10.0, value="acct-1")
     w.add("ip", 30.0, qty=3, amount=5.0, value="acct-2")
@@ -36,7 +54,7 @@ def test_sums_and_distinct_follow_the_window():
     assert agg == (2, 2, 2.0, 1)
 
 
-def test_late_order_sees_its_own_window_and_counts_for_later_ones():
+def test_late_order_sees_its_own_window_and_counts_for_later_ones(VelocityWindow):
     w = VelocityWindow(10, distinct=True, grace=60)
     w.add("k", 100.0, value="a")
     w.add("k", 120.0, value="b")
@@ -48,7 +66,7 @@ def test_late_order_sees_its_own_window_and_counts_for_later_ones():
     assert w.add("k", 121.0, value="b") == (2, 2, 0.0, 1)
 
 
-def test_late_order_inside_the_current_window_enters_the_running_totals():
+def test_late_order_inside_the_current_window_enters_the_running_totals(VelocityWindow):
     w = VelocityWindow(10, distinct=True)
     w.add("k", 100.0, qty=1, value="a")
     w.add("k", 108.0, qty=1, value="b")
@@ -56,7 +74,7 @@ def test_late_order_inside_the_current_window_enters_the_running_totals():
     assert w.add("k", 109.0, qty=1, value="a") == (4, 8, 0.0, 3)
 
 
-def test_memory_is_bounded_by_window_plus_grace():
+def test_memory_is_bounded_by_window_plus_grace(VelocityWindow):
     w = VelocityWindow(60, grace=30)
     for i in range(10_000):
         w.add(f"key-{i % 50}", float(i))
@@ -66,7 +84,7 @@ def test_memory_is_bounded_by_window_plus_grace():
     assert len(w) == 1  # every quiet key was dropped
 
 
-def test_sweep_keeps_what_a_late_order_may_still_need():
+def test_sweep_keeps_what_a_late_order_may_still_need(VelocityWindow):
     w = VelocityWindow(60, grace=30)
     w.add("k", 0.0)
     w.add("other", 80.0)
@@ -95,7 +113,7 @@ events = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(events=events, length=st.integers(min_value=1, max_value=120))
-def test_matches_brute_force_for_any_arrival_order_within_grace(events, length):
+def test_matches_brute_force_for_any_arrival_order_within_grace(VelocityWindow, events, length):
     """Whatever the arrival order (lateness up to the grace), every answer is exact."""
     w = VelocityWindow(length, distinct=True, grace=10_000)
     history: dict[str, list] = {"k1": [], "k2": []}
@@ -110,7 +128,7 @@ def test_matches_brute_force_for_any_arrival_order_within_grace(events, length):
 
 @settings(max_examples=200, deadline=None)
 @given(gaps=st.lists(st.integers(min_value=0, max_value=50), max_size=120), length=st.integers(1, 100))
-def test_in_order_streams_stay_exact_after_eviction(gaps, length):
+def test_in_order_streams_stay_exact_after_eviction(VelocityWindow, gaps, length):
     """In time order with no grace, eviction never changes an answer."""
     w = VelocityWindow(length, distinct=True, grace=0)
     history, t = [], 0

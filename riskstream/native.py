@@ -1,0 +1,84 @@
+"""Which implementation holds the hot state: the native core, or pure Python.
+
+The native core (``riskstream_native``, Rust behind PyO3, built from ``native/``)
+keeps the sliding windows; the pure-Python implementation stays beside it as
+the fallback and the oracle, with the same results for every input.
+riskstream uses the native core when it is importable, unless
+``RISKSTREAM_NATIVE=0`` forces pure Python (``RISKSTREAM_NATIVE=1`` makes a
+missing core an error instead of a fallback).  :func:`implementation` says
+which one runs; the choice is logged once, at the first window made.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Iterator
+
+__all__ = ["ENV", "NativeUnavailable", "available", "core", "implementation", "pure_python"]
+
+ENV = "RISKSTREAM_NATIVE"
+_OFF = {"0", "false", "no", "off"}
+_ON = {"1", "true", "yes", "on"}
+
+log = logging.getLogger("riskstream.native")
+
+
+class NativeUnavailable(RuntimeError):
+    """``RISKSTREAM_NATIVE=1`` but the native core cannot be imported."""
+
+
+def _load() -> tuple[ModuleType | None, str]:
+    wanted = os.environ.get(ENV, "").strip().lower()
+    if wanted in _OFF:
+        return None, f"pure Python ({ENV}={os.environ[ENV]})"
+    if wanted and wanted not in _ON:
+        raise ValueError(f"{ENV} must be 0 or 1 (or unset: native when installed), not {os.environ[ENV]!r}")
+    try:
+        import riskstream_native
+    except ImportError as exc:
+        if wanted in _ON:
+            raise NativeUnavailable(f"{ENV}={os.environ[ENV]} but the native core is not installed "
+                                    f"({exc}); install it with `pip install ./native`") from exc
+        return None, "pure Python (riskstream_native not installed; `pip install ./native` builds it)"
+    return riskstream_native, f"native (riskstream_native {riskstream_native.__version__})"
+
+
+_core, _description = _load()
+_logged = False
+_pure_depth = 0  # > 0 inside pure_python()
+
+
+def core() -> ModuleType | None:
+    """The native module in use, or None for pure Python (logged once)."""
+    global _logged
+    if _pure_depth:
+        return None
+    if not _logged:
+        _logged = True
+        log.info("riskstream state core: %s", _description)
+    return _core
+
+
+def available() -> bool:
+    """True when the native core is importable and not switched off."""
+    return _core is not None
+
+
+@contextmanager
+def pure_python() -> Iterator[None]:
+    """State made within is pure Python, whatever is installed: the oracle side of a
+    comparison between both implementations (tests, ``riskstream bench``)."""
+    global _pure_depth
+    _pure_depth += 1
+    try:
+        yield
+    finally:
+        _pure_depth -= 1
+
+
+def implementation() -> str:
+    """One line saying which implementation holds the hot state, and why."""
+    return _description

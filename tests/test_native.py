@@ -1,0 +1,43 @@
+"""Choosing the state core: native when importable, pure Python when told or when missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+SAY = "from riskstream import native; print(native.implementation())"
+
+
+def run(env: dict[str, str], path: str | None = None) -> subprocess.CompletedProcess:
+    full = {**os.environ, **env}
+    if path is not None:
+        full["PYTHONPATH"] = path + os.pathsep + full.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", SAY], env=full, capture_output=True, text=True, timeout=60)
+
+
+def test_zero_forces_pure_python():
+    done = run({"RISKSTREAM_NATIVE": "0"})
+    assert done.returncode == 0 and done.stdout.startswith("pure Python (RISKSTREAM_NATIVE=0)")
+
+
+def test_a_missing_core_falls_back_unless_it_is_required(tmp_path):
+    # a directory first on the path whose riskstream_native cannot be imported
+    (tmp_path / "riskstream_native.py").write_text("raise ImportError('no native build here')\n")
+    fallback = run({"RISKSTREAM_NATIVE": ""}, str(tmp_path))
+    assert fallback.returncode == 0 and fallback.stdout.startswith("pure Python (riskstream_native not installed")
+    required = run({"RISKSTREAM_NATIVE": "1"}, str(tmp_path))
+    assert required.returncode != 0 and "NativeUnavailable" in required.stderr and "pip install ./native" in required.stderr
+
+
+def test_a_bad_setting_names_what_is_expected():
+    done = run({"RISKSTREAM_NATIVE": "maybe"})
+    assert done.returncode != 0 and "RISKSTREAM_NATIVE must be 0 or 1" in done.stderr
+
+
+def test_the_installed_core_is_used_by_default():
+    pytest.importorskip("riskstream_native")
+    done = run({"RISKSTREAM_NATIVE": ""})
+    assert done.returncode == 0 and done.stdout.startswith("native (riskstream_native ")
