@@ -17,11 +17,21 @@ from ..terminal import columns_of, err, progress_bar, ticking, write_json
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
 @click.option("-o", "--output", help="decisions as JSONL (- for stdout)")
 @click.option("--report", "report_path", help="write the report JSON here")
-def replay(inputs, rules, model, label_field, group_field, columns, output, report_path) -> None:
+@click.option("--verdicts", "verdicts_path", type=click.Path(exists=True, dir_okay=False),
+              help="reviewers' verdicts (JSONL, riskstream.verdict/v1), merged in by time")
+def replay(inputs, rules, model, label_field, group_field, columns, output, report_path, verdicts_path) -> None:
     """Replay order history through the engine, in order of appearance."""
     from ..offline.history import open_output, read_records, total_bytes
     from ..offline.replay import replay as run
+    from ..verdicts import VerdictError, read_verdicts
 
+    verdicts = []
+    if verdicts_path:
+        try:
+            with open(verdicts_path, "rb") as lines:
+                verdicts = read_verdicts(lines, verdicts_path)
+        except VerdictError as exc:
+            raise click.ClickException(str(exc)) from None
     engine = load_engine(rules)
     scoring = load_scoring(engine, model)
     counter = [0]
@@ -30,7 +40,7 @@ def replay(inputs, rules, model, label_field, group_field, columns, output, repo
     try:
         with progress_bar(total_bytes(list(inputs)) or None, "replaying") as update:
             report = run(engine, ticking(records, counter, update), write=writer.write if writer else None,
-                         label_field=label_field, group_field=group_field, scoring=scoring)
+                         label_field=label_field, group_field=group_field, scoring=scoring, verdicts=verdicts)
     except ValueError as exc:
         raise click.ClickException(str(exc))
     finally:
@@ -48,6 +58,8 @@ def _print_summary(summary: dict) -> None:
     err(f"actions: {actions}")
     if summary.get("model_version"):
         err(f"model: {summary['model_version']}")
+    if summary.get("verdicts"):
+        err(f"verdicts: {summary['verdicts']['filed']:,} filed, {summary['verdicts']['revisions']:,} earlier orders revised")
     for example in summary.get("invalid_examples", [])[:5]:
         err(f"  invalid at {example['at']}: {example['field'] + ': ' if example['field'] else ''}{example['error']}")
     labels = summary.get("labels")

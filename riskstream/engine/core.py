@@ -17,6 +17,10 @@ account's cluster, and cluster rules that force an outcome escalate the
 earlier orders of the cluster's members: :meth:`DecisionEngine.decide`
 returns the order's decision, and :meth:`DecisionEngine.take_escalations`
 the new revisions of earlier orders it caused.
+
+Reviewers' verdicts (:mod:`.verdicts`) are list entries the policy applies by
+event time: :meth:`DecisionEngine.add_verdict` files one, and a verdict that
+stands for an order fixes its outcome.
 """
 
 from __future__ import annotations
@@ -31,17 +35,19 @@ from ..rules.model import Thresholds, Velocity
 from ..rules.ruleset import RuleSet
 from ..settings import DEV_SECRET
 from ..timebuckets import TimeBuckets
+from ..verdicts import Verdict
 from .checks import Check, ListCheck, Tracker, compile_checks, tracker_identity
 from .clusters import GraphStep
 from .escalation import Escalator, Trigger
 from .order_view import EntityKeys, OrderView, SaleIndex
+from .verdicts import VERDICT_KIND, VerdictLists
 from .windows import Aggregate
 
 DEFAULT_GRACE = 300.0
 
 
 class Policy:
-    """Total score -> outcome, merged with forced outcomes."""
+    """Total score -> outcome, merged with forced outcomes; a reviewer's verdict is final."""
 
     def __init__(self, thresholds: Thresholds):
         steps = [(Outcome.parse(name), value) for name, value in thresholds.model_dump().items() if value is not None]
@@ -61,6 +67,7 @@ class Policy:
         forced = Outcome.ALLOW
         allowed = False
         listed = Outcome.ALLOW
+        verdict = None
         for reason in reasons:
             score += reason.score
             outcome = reason.outcome
@@ -71,8 +78,12 @@ class Policy:
                     allowed = True
                 elif outcome > listed:
                     listed = outcome
+            elif reason.kind == VERDICT_KIND:
+                verdict = outcome
             if outcome > forced:
                 forced = outcome
+        if verdict is not None:
+            return verdict, score
         if allowed:
             return listed, score
         by_score = self.by_score(score)
@@ -124,6 +135,16 @@ class DecisionEngine:
         self._escalations: list[Decision] = []
         if self.graph is not None:
             self.dedup_horizon = max(self.dedup_horizon, self.graph.within)
+        self.verdicts = VerdictLists()
+
+    def add_verdict(self, verdict: Verdict) -> bool:
+        """File a reviewer's verdict in the lists; False when its id was seen before.  Orders
+        decided from now on see it; :meth:`revise` gives earlier decisions it changes."""
+        return self.verdicts.add(verdict)
+
+    def revise(self, view: OrderView, decision: Decision) -> Decision | None:
+        """A new revision of an earlier decision with the verdicts as they stand now (None: unchanged)."""
+        return self.verdicts.revise(view, decision, self.policy.action, _iso(self.clock()))
 
     def keep_order_ids(self, seconds: float) -> None:
         """Remember order ids for at least ``seconds`` of event time (to de-duplicate exactly as
@@ -209,6 +230,8 @@ class DecisionEngine:
             reason = check.evaluate(view, touched)
             if reason is not None:
                 (shadow if check.shadow else active).append(reason)
+        if self.verdicts:
+            active = self.verdicts.judge(view, active)
         action, score = self.policy.action(active)
         decision = Decision(
             order_id=event.order_id,

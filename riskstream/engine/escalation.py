@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..decisions import Decision, Outcome, Reason
 from ..timebuckets import TimeBuckets
+from .verdicts import VERDICT_KIND
 
 if TYPE_CHECKING:
     from .checks import Check
@@ -222,6 +223,8 @@ class Escalator:
         assert target is not None
         if old.action >= target:  # (the rule's match selects the order: only such orders wait for it)
             return None
+        if any(r.kind == VERDICT_KIND and r.outcome is not None for r in old.reasons):
+            return None  # a reviewer's verdict fixed the outcome
         check = self.checks[trigger.rule]
         if check.cluster_gate is not None and check.cluster_gate.per_sale:
             sale = entry.view.sale

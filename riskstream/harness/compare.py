@@ -11,13 +11,17 @@ from ..rules import load_ruleset
 __all__ = ["describe_difference", "replay_final", "same_time_ties"]
 
 
-def replay_final(rules: str, events: list[dict]) -> dict[str, Any]:
-    """Replay's final decision (its last revision) per order id: what workers must match."""
+def replay_final(rules: str, events: list[dict], verdicts: list | None = None) -> dict[str, Any]:
+    """Replay's final decision (its last revision) per order id: what workers must match
+    (``verdicts``: reviewers' verdicts merged in by time, as ``replay --verdicts`` does)."""
     from ..offline.replay import ReplayReport, decide_records
+    from ..offline.verdicts import VerdictSchedule
 
     engine = DecisionEngine(load_ruleset(rules))
     records = ((str(n), event) for n, event in enumerate(events))
-    return {decision.order_id: decision for _, decision in decide_records(engine, records, ReplayReport())}  # later revisions last
+    schedule = VerdictSchedule(engine, verdicts) if verdicts else None
+    decided = decide_records(engine, records, ReplayReport(), verdicts=schedule)
+    return {decision.order_id: decision for _, decision in decided}  # later revisions last
 
 
 def describe_difference(records: list[dict], replayed: Any) -> dict[str, Any]:

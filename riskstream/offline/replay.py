@@ -7,7 +7,8 @@ fatal; duplicates of an order id are decided once.
 
 When the rules keep a graph, a decision may escalate earlier orders of its
 cluster: the new revisions are written right after the decision that caused
-them, and the report counts each order's last revision.
+them, and the report counts each order's last revision.  Reviewers' verdicts
+(``--verdicts``, :mod:`.verdicts`) are merged in by time the same way.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from ..decisions import OUTCOME_LABELS, Decision
 from ..engine import DecisionEngine
 from ..events import EventError, decode, parse_order
 from .labels import LabelTally, parse_label
+from .verdicts import VerdictSchedule
 
 if TYPE_CHECKING:
     from ..model.scorer import Scoring
+    from ..verdicts import Verdict
 
 MAX_EXAMPLES = 20
 
@@ -47,6 +50,8 @@ class ReplayReport:
     ruleset_version: str = ""
     escalations: int = 0  # later revisions of earlier orders
     model_version: str | None = None
+    verdicts: int = 0  # reviewers' verdicts filed
+    verdict_revisions: int = 0  # later revisions of earlier orders a verdict named
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -61,6 +66,8 @@ class ReplayReport:
         }
         if self.escalations:
             out["escalations"] = self.escalations
+        if self.verdicts:
+            out["verdicts"] = {"filed": self.verdicts, "revisions": self.verdict_revisions}
         if self.invalid_examples:
             out["invalid_examples"] = self.invalid_examples
         if self.tally is not None:
@@ -88,6 +95,7 @@ def decide_records(
     label_field: str | None = None,
     group_field: str | None = None,
     scoring: "Scoring | None" = None,
+    verdicts: "VerdictSchedule | None" = None,
 ) -> Iterator[tuple[dict[str, Any], Decision]]:
     """Decide each record; yields ``(event mapping, decision)`` for valid new orders.
 
@@ -98,18 +106,24 @@ def decide_records(
     Escalations (new revisions of earlier orders, when the rules keep a
     graph) follow as ``(None, decision)`` once the decision, or the batch,
     that caused them is out; the report then counts the new action.
+    ``verdicts`` are filed by time (see :mod:`.verdicts`); the revisions they cause follow the same way.
     """
+    before = verdicts.before if verdicts is not None else None
     if scoring is None:
-        groups: Iterator[list[tuple[dict[str, Any], Decision]]] = _decide_each(engine, records, report)
+        groups: Iterator[list[tuple[dict[str, Any], Decision]]] = _decide_each(engine, records, report, before)
     else:
         # With a graph, each order's cluster is frozen when it is counted (the
         # snapshot the stream's graph stage sends), so batches decide as one order at a time.
         batch = scoring.batch
-        groups = _decide_batched(scoring, count_records(engine, records, report, scoring, frozen=batch > 1), batch)
+        counted = count_records(engine, records, report, scoring, frozen=batch > 1, before=before)
+        groups = _decide_batched(scoring, counted, batch)
+    if verdicts is not None:
+        groups = _and_finally(groups, verdicts.finish)
     actions = report.actions
     tally = report.tally
     graph = engine.graph
     revisable = RecentOrders(graph.within) if graph is not None else None
+    watched: dict[str, list] = {}  # orders a verdict names: their counts, as revisable keeps them
     for group in groups:
         for data, decision in group:
             report.orders += 1
@@ -129,27 +143,52 @@ def decide_records(
                     if counts is None:
                         counts = report.groups[kind] = Counter()
                     counts[label] += 1
+            entry = None
             if revisable is not None and (len(group) > 1 or graph.escalator.last_kept):  # type: ignore[union-attr]
                 # only orders the graph may escalate later (last_kept tells for a
                 # group of one; a batch keeps all its orders)
-                revisable.add(engine.watermark, decision.order_id, [label, position, counts])
+                entry = [label, position, counts]
+                revisable.add(engine.watermark, decision.order_id, entry)
+            if verdicts is not None and decision.order_id in verdicts.watched:
+                watched[decision.order_id] = entry or [label, position, counts]
+                verdicts.note(data, decision)
             yield data, decision
-        if revisable is None:
-            continue
-        for later in engine.take_escalations():
-            entry = revisable.get(later.order_id)
-            if entry is not None:
-                new = later.action.label
-                actions[entry[0]] -= 1
-                actions[new] += 1
-                if entry[2] is not None:
-                    entry[2][entry[0]] -= 1
-                    entry[2][new] += 1
-                if tally is not None and entry[1] is not None:
-                    tally.revise(entry[1], later.action, later.score)
-                entry[0] = new
-            report.escalations += 1
-            yield None, later  # type: ignore[misc]
+        if revisable is not None:
+            for later in engine.take_escalations():
+                _recount(revisable.get(later.order_id) or watched.get(later.order_id), later, actions, tally)
+                report.escalations += 1
+                if verdicts is not None:
+                    verdicts.note(None, later)
+                yield None, later  # type: ignore[misc]
+        if verdicts is not None:
+            for later in verdicts.take():
+                _recount(watched.get(later.order_id), later, actions, tally)
+                report.verdict_revisions += 1
+                yield None, later  # type: ignore[misc]
+    if verdicts is not None:
+        report.verdicts = verdicts.filed
+
+
+def _recount(entry: list | None, later: Decision, actions: Counter, tally: LabelTally | None) -> None:
+    """Count a new revision's action instead of the order's earlier one (``entry``: label, label position, group counts)."""
+    if entry is None:
+        return
+    new = later.action.label
+    actions[entry[0]] -= 1
+    actions[new] += 1
+    if entry[2] is not None:
+        entry[2][entry[0]] -= 1
+        entry[2][new] += 1
+    if tally is not None and entry[1] is not None:
+        tally.revise(entry[1], later.action, later.score)
+    entry[0] = new
+
+
+def _and_finally(groups: Iterator[list], last: Callable[[], None]) -> Iterator[list]:
+    """``groups``, then one empty group after calling ``last`` (the verdicts after every order are filed)."""
+    yield from groups
+    last()
+    yield []
 
 
 class RecentOrders:
@@ -192,10 +231,12 @@ def _invalid(report: ReplayReport, source: str, exc: EventError) -> None:
 
 
 def _each_new(
-    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, work: Callable[[Any], Any]
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, work: Callable[[Any], Any],
+    before: Callable[[float], None] | None = None,
 ) -> Iterator[tuple[dict[str, Any], Any]]:
     """``(event mapping, work(event))`` for each valid order not seen before; bad events are
-    counted as invalid (also when ``work`` finds them bad), repeated order ids as duplicates."""
+    counted as invalid (also when ``work`` finds them bad), repeated order ids as duplicates.
+    ``before(ts)`` runs first for each new order (verdicts up to its time are filed)."""
     for source, raw in records:
         try:
             data = raw if isinstance(raw, dict) else decode(raw)
@@ -203,6 +244,8 @@ def _each_new(
             if engine.seen(event.order_id):
                 report.duplicates += 1
                 continue
+            if before is not None:
+                before(event.ts)
             result = work(event)
         except EventError as exc:
             _invalid(report, source, exc)
@@ -211,15 +254,16 @@ def _each_new(
 
 
 def _decide_each(
-    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport
+    engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport,
+    before: Callable[[float], None] | None = None,
 ) -> Iterator[list[tuple[dict[str, Any], Decision]]]:
-    for data, decision in _each_new(engine, records, report, engine.decide):
+    for data, decision in _each_new(engine, records, report, engine.decide, before):
         yield [(data, decision)]
 
 
 def count_records(
     engine: DecisionEngine, records: Iterable[tuple[str, Any]], report: ReplayReport, scoring: "Scoring",
-    frozen: bool = False,
+    frozen: bool = False, before: Callable[[float], None] | None = None,
 ) -> Iterator[tuple[dict[str, Any], Any, list, list[float]]]:
     """Count each valid new order in input order; yields ``(event mapping, view, touched, feature row)``.
 
@@ -233,7 +277,7 @@ def count_records(
         view, touched = engine.count(event, frozen)
         return view, touched, features(view, touched)
 
-    for data, (view, touched, row) in _each_new(engine, records, report, count):
+    for data, (view, touched, row) in _each_new(engine, records, report, count, before):
         yield data, view, touched, row
 
 
@@ -283,18 +327,22 @@ def replay(
     label_field: str | None = None,
     group_field: str | None = None,
     scoring: "Scoring | None" = None,
+    verdicts: Iterable["Verdict"] = (),
 ) -> ReplayReport:
     """Run ``records`` through ``engine``; ``write`` receives each decision as a JSONL line.
 
-    ``scoring`` adds the anomaly model (scored in micro-batches)."""
+    ``scoring`` adds the anomaly model (scored in micro-batches); ``verdicts``
+    are merged in by time (see :mod:`.verdicts`)."""
     report = ReplayReport(tally=LabelTally() if label_field else None, ruleset_version=engine.version)
     if scoring is not None and scoring.source is not None:
         report.model_version = scoring.source.current().version
     started = time.perf_counter()
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
+    verdicts = list(verdicts)
+    schedule = VerdictSchedule(engine, verdicts) if verdicts else None
     with fewer_collections():
-        for _, decision in decide_records(engine, records, report, label_field, group_field, scoring):
+        for _, decision in decide_records(engine, records, report, label_field, group_field, scoring, schedule):
             if write is not None:
                 write(dumps(decision.to_dict(), option=newline))
     report.seconds = time.perf_counter() - started
