@@ -1,7 +1,7 @@
 """Which implementation holds the hot state: the native core, or pure Python.
 
 The native core (``riskstream_native``, Rust behind PyO3, built from ``native/``)
-keeps the sliding windows; the pure-Python implementation stays beside it as
+keeps the sliding windows and the entity graph's union-find; the pure-Python implementation stays beside it as
 the fallback and the oracle, with the same results for every input.
 riskstream uses the native core when it is importable, unless
 ``RISKSTREAM_NATIVE=0`` forces pure Python (``RISKSTREAM_NATIVE=1`` makes a

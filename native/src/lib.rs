@@ -2,8 +2,10 @@
 //!
 //! `VelocityWindow` is the twin of `riskstream.engine.windows.VelocityWindow`
 //! (the pure-Python implementation, which stays the fallback and the oracle):
-//! same methods, same aggregates, same types.
+//! same methods, same aggregates, same types.  `ClusterIndex` is the twin of
+//! `riskstream.graph.index.ClusterIndex`: the same clusters, ids and member orders.
 
+mod cluster;
 mod keys;
 mod num;
 mod window;
@@ -162,6 +164,7 @@ impl PyWindow {
 #[pymodule]
 fn riskstream_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWindow>()?;
+    m.add_class::<cluster::ClusterIndex>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

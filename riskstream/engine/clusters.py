@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from ..entities.fuzzy import AddressMatcher, AddressSignature, address_signature
 from ..events import EventError
-from ..graph import ClusterIndex, LinkSpotter
+from ..graph import LinkSpotter, new_cluster_index
 from ..rules.model import GraphSettings
 from .escalation import Escalator
 from .order_view import OrderView, SaleIndex
@@ -135,7 +135,7 @@ class GraphStep:
         # (kind, node prefix, an IP (a bad one links nothing), an address matched fuzzily (by signature))
         self._prefixes = tuple((kind, kind + ":", kind in ("ip", "ip_prefix"), kind == "address" and self.matcher is not None)
                                for kind in self.kinds)
-        self.index = ClusterIndex(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
+        self.index = new_cluster_index(hub_accounts=settings.hub_accounts, hubs=settings.hubs, retention=settings.retention)
         # Both drivers take only new links (and refreshes), so links age alike offline and online:
         # the stream's links come through this spotter; in one process (observe) the index
         # spots them itself, the same way (ClusterIndex.spot_links).

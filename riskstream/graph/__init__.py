@@ -11,7 +11,7 @@ No streaming imports: the offline engine and the stream workers use the same cla
 """
 
 from .analysis import Cluster, analyse, describe, graph_of
-from .index import Change, ClusterIndex
+from .index import Change, ClusterIndex, new_cluster_index
 from .links import LINK_KINDS, LinkSpotter, entity_node, node_kind
 from .members import Hub, cluster_id_of
 
@@ -27,5 +27,6 @@ __all__ = [
     "describe",
     "entity_node",
     "graph_of",
+    "new_cluster_index",
     "node_kind",
 ]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from .. import native
 from ..timebuckets import TimeBuckets
 from .members import Hub, Member, cluster_id_of, find_root
 
@@ -516,3 +517,14 @@ class ClusterIndex:
         stale = find_root(me).stale
         if stale is not None:
             stale.append(me)
+
+
+def new_cluster_index(*, hub_accounts: int = 50, hubs: Mapping[str, int] | None = None,
+                      retention: float = 7 * 86400.0, sweep_every: float | None = None) -> ClusterIndex:
+    """A :class:`ClusterIndex`: the native core's twin when it is in use (see
+    :mod:`riskstream.native`), else the pure-Python one.  Both give the same clusters."""
+    core = native.core()
+    if core is None:
+        return ClusterIndex(hub_accounts=hub_accounts, hubs=hubs, retention=retention, sweep_every=sweep_every)
+    return core.ClusterIndex(cluster_id_of, Hub, hub_accounts=hub_accounts, hubs=dict(hubs or {}),
+                             retention=float(retention), sweep_every=None if sweep_every is None else float(sweep_every))

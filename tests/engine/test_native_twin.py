@@ -1,9 +1,10 @@
 """The native state core against its oracle, the pure-Python implementation.
 
+(The native ClusterIndex has its own twin test in tests/graph/test_native_index.py.)
 Random operation streams (in order, late within and beyond the grace, sweeps,
 peeks, tuple keys, int and float amounts) must give equal aggregates of equal
 types from both windows; random order streams must give equal decisions from
-an engine on either implementation.
+an engine on either implementation (windows and graph).
 """
 
 import pytest
@@ -99,6 +100,7 @@ order_streams = st.lists(
 def decide_all(engine_factory, stream, implementation):
     engine = engine_factory()
     assert {type(t.window).__module__ for t in engine.trackers} == {implementation}
+    assert type(engine.graph.index).__module__ == implementation.replace("engine.windows", "graph.index")
     out = []
     for n, (t, account, ip, device, address, sku, quantity, price) in enumerate(stream):
         fields = order_fields(float(t), order_id=f"o-{n}", account_id=f"acct-{account}", ip=f"203.0.113.{ip + 1}",

@@ -9,10 +9,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskstream.graph import ClusterIndex, LinkSpotter, cluster_id_of
+from riskstream.graph import ClusterIndex as PureIndex
+from riskstream.graph import Hub, LinkSpotter, cluster_id_of
+
+try:
+    import riskstream_native
+except ImportError:  # built by `make install` where cargo is; without it only the pure index runs
+    riskstream_native = None
 
 
-def test_accounts_sharing_entities_form_one_cluster_transitively():
+def native_index(**options):
+    return riskstream_native.ClusterIndex(cluster_id_of, Hub, **options)
+
+
+# Every test here runs on both implementations: the pure-Python index and its native twin.
+pytestmark = pytest.mark.parametrize("ClusterIndex", [
+    pytest.param(PureIndex, id="pure"),
+    pytest.param(native_index, id="native",
+                 marks=pytest.mark.skipif(riskstream_native is None, reason="native core not installed"))])
+
+
+def test_accounts_sharing_entities_form_one_cluster_transitively(ClusterIndex):
     index = ClusterIndex(retention=3600)
     assert index.link("a", ["device:d1"], 0) == []
     assert index.cluster_of("a") is None  # alone: no cluster
@@ -25,7 +42,7 @@ def test_accounts_sharing_entities_form_one_cluster_transitively():
     assert index.cluster_of("never-seen") is None and index.members("never-seen") == ["never-seen"]
 
 
-def test_a_cluster_keeps_its_id_as_it_grows_and_the_older_founder_wins_a_merge():
+def test_a_cluster_keeps_its_id_as_it_grows_and_the_older_founder_wins_a_merge(ClusterIndex):
     index = ClusterIndex(retention=86400)
     index.link("old1", ["card:x"], 0)
     index.link("old2", ["card:x"], 1)
@@ -38,7 +55,7 @@ def test_a_cluster_keeps_its_id_as_it_grows_and_the_older_founder_wins_a_merge()
     assert index.cluster_of("new4") == (cluster_id_of("old1"), 7)
 
 
-def test_a_hub_is_recorded_but_never_merges():
+def test_a_hub_is_recorded_but_never_merges(ClusterIndex):
     index = ClusterIndex(hub_accounts=3, hubs={"address": 2}, retention=86400)
     for n in range(3):
         index.link(f"s{n}", ["ip:nat", f"device:d{n}"], n)
@@ -60,7 +77,7 @@ def test_a_hub_is_recorded_but_never_merges():
     assert "address:locker" in index.hubs and index.cluster_of("h0") is None
 
 
-def test_kinds_by_member_follow_merges_restamps_and_a_hub_that_splits_the_ring():
+def test_kinds_by_member_follow_merges_restamps_and_a_hub_that_splits_the_ring(ClusterIndex):
     index = ClusterIndex(hub_accounts=3, retention=86400)
     for n in range(3):
         index.link(f"r{n}", ["ip:nat", f"device:d{n}"], n)
@@ -77,7 +94,7 @@ def test_kinds_by_member_follow_merges_restamps_and_a_hub_that_splits_the_ring()
     assert index.kinds_by_member("r3") == {"r3": []} and index.kinds_by_member("nobody") == {"nobody": []}
 
 
-def test_a_hub_used_by_many_accounts_costs_no_memory_per_account():
+def test_a_hub_used_by_many_accounts_costs_no_memory_per_account(ClusterIndex):
     index = ClusterIndex(hub_accounts=10, retention=3600)
     spotter = LinkSpotter(3600)
     for n in range(5000):
@@ -91,7 +108,7 @@ def test_a_hub_used_by_many_accounts_costs_no_memory_per_account():
     assert len(spotter) <= 11  # pairs remembered only until the entity became a hub
 
 
-def test_links_age_out_and_split_the_clusters_they_held():
+def test_links_age_out_and_split_the_clusters_they_held(ClusterIndex):
     index = ClusterIndex(retention=1000, sweep_every=100)
     index.link("a", ["device:old"], 0)
     index.link("b", ["device:old", "phone:p"], 10)
@@ -108,7 +125,7 @@ def test_links_age_out_and_split_the_clusters_they_held():
                             "rebuilds": index.rebuilds}
 
 
-def test_hubs_age_out_too():
+def test_hubs_age_out_too(ClusterIndex):
     index = ClusterIndex(hub_accounts=2, retention=1000, sweep_every=100)
     for n in range(3):
         index.link(f"a{n}", ["ip:x"], n)
@@ -117,7 +134,7 @@ def test_hubs_age_out_too():
     assert index.hubs == {}
 
 
-def test_new_links_are_spotted_once_and_refreshed_before_they_age_out():
+def test_new_links_are_spotted_once_and_refreshed_before_they_age_out(ClusterIndex):
     spotter = LinkSpotter(retention=1000)  # refresh every 250 s
     assert spotter.spot("a", ["ip:1", "device:d"], 0) == ["ip:1", "device:d"]
     assert spotter.spot("a", ["ip:1", "device:d"], 100) == []
@@ -144,7 +161,7 @@ links = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(links)
-def test_clusters_are_the_connected_components_without_hubs(pairs):
+def test_clusters_are_the_connected_components_without_hubs(ClusterIndex, pairs):
     limit = 4
     index = ClusterIndex(hub_accounts=limit, retention=10**9)
     graph = nx.Graph()
@@ -174,7 +191,7 @@ print(index.clusters(), sorted(index.hubs), index.size())
 """
 
 
-def test_same_ordered_input_same_clusters_and_ids_in_every_process():
+def test_same_ordered_input_same_clusters_and_ids_in_every_process(ClusterIndex):
     outputs = set()
     for seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
@@ -184,7 +201,7 @@ def test_same_ordered_input_same_clusters_and_ids_in_every_process():
     assert "cl-" in outputs.pop()
 
 
-def test_cached_shared_kinds_follow_every_change_of_the_cluster():
+def test_cached_shared_kinds_follow_every_change_of_the_cluster(ClusterIndex):
     """GraphStep keeps each account's shared kinds until its cluster's stamp changes;
     with tiny hubs and a short retention (merges, hubs, sweeps, rebuilds all the time)
     the kept answer always equals a fresh one."""
@@ -208,7 +225,7 @@ def test_cached_shared_kinds_follow_every_change_of_the_cluster():
     assert checked > 6000 and step.index.rebuilds > 20
 
 
-def test_kept_flash_sums_follow_a_ring_that_grows_then_loses_a_member():
+def test_kept_flash_sums_follow_a_ring_that_grows_then_loses_a_member(ClusterIndex):
     from riskstream.engine.clusters import GraphStep
     from riskstream.engine.order_view import SaleIndex
     from riskstream.rules.model import GraphSettings
@@ -232,9 +249,9 @@ def test_kept_flash_sums_follow_a_ring_that_grows_then_loses_a_member():
     assert step.flash_of("a", found[0], "S", ["FS-1"]) == step.cluster_flash(["a", "d"], "S", ["FS-1"]) == (7, 4)
 
 
-def assert_same_graph(fed: ClusterIndex, spotting: ClusterIndex) -> None:
+def assert_same_graph(fed, spotting) -> None:
     """Two indexes hold the same clusters, hubs (first and last seen, links) and sizes."""
-    def hubs(index: ClusterIndex) -> dict:
+    def hubs(index) -> dict:
         return {n: (h.first_seen, h.last_seen, h.links) for n, h in index.hubs.items()}
 
     assert fed.clusters() == spotting.clusters()
@@ -256,7 +273,7 @@ orders = st.lists(
 
 @settings(max_examples=80, deadline=None)
 @given(orders)
-def test_kept_cluster_sums_and_new_shares_equal_a_fresh_count(rows):
+def test_kept_cluster_sums_and_new_shares_equal_a_fresh_count(ClusterIndex, rows):
     """The graph step keeps each cluster's flash sums, sorted creation times and kinds by member
     while its members stay the same; through merges, hubs and ageing they must equal a count from scratch."""
     from riskstream.engine.clusters import GraphStep
@@ -289,7 +306,7 @@ def test_kept_cluster_sums_and_new_shares_equal_a_fresh_count(rows):
             assert list(step.kinds_by_member(asked).items()) == fresh
 
 
-def test_links_given_as_any_iterable_age_out_too():
+def test_links_given_as_any_iterable_age_out_too(ClusterIndex):
     index = ClusterIndex(retention=100, sweep_every=10)
     index.link("a", iter(["device:d", "phone:p"]), 0)
     index.link("b", (n for n in ["phone:p"]), 1)
@@ -311,7 +328,7 @@ orders = st.lists(
 
 @settings(max_examples=80, deadline=None)
 @given(orders)
-def test_an_index_that_spots_its_links_matches_a_spotter_feeding_an_index(sequence):
+def test_an_index_that_spots_its_links_matches_a_spotter_feeding_an_index(ClusterIndex, sequence):
     """One process lets the index spot new links itself (ClusterIndex.spot_links); the stream
     feeds an index what a LinkSpotter passed on.  Tiny hubs and a short retention: merges,
     hubs, refreshes, sweeps and late orders all happen, and the two stay the same."""
@@ -332,7 +349,7 @@ def test_an_index_that_spots_its_links_matches_a_spotter_feeding_an_index(sequen
     assert_same_graph(fed, spotting)
 
 
-def test_spot_links_comes_before_any_link():
+def test_spot_links_comes_before_any_link(ClusterIndex):
     index = ClusterIndex(retention=100)
     index.link("a", ["device:d"], 0)
     with pytest.raises(RuntimeError, match="before any link"):
@@ -341,7 +358,7 @@ def test_spot_links_comes_before_any_link():
         ClusterIndex(retention=100).spot_links(0)
 
 
-def test_spotting_index_and_fed_index_agree_over_a_long_run_with_busy_hubs():
+def test_spotting_index_and_fed_index_agree_over_a_long_run_with_busy_hubs(ClusterIndex):
     import random
 
     r = random.Random(3)
@@ -361,7 +378,7 @@ def test_spotting_index_and_fed_index_agree_over_a_long_run_with_busy_hubs():
     assert_same_graph(fed, spotting)
 
 
-def test_a_spotting_index_forgets_the_accounts_of_a_hub_with_the_retention():
+def test_a_spotting_index_forgets_the_accounts_of_a_hub_with_the_retention(ClusterIndex):
     index = ClusterIndex(hub_accounts=3, retention=100, sweep_every=10)
     index.spot_links(25)
     for n in range(1000):
