@@ -2,6 +2,7 @@
 
     riskstream simulate --orders N --seed S -o FILE                       (simulate.py)
     riskstream replay INPUT... | riskstream backtest INPUT --rules NEW --baseline OLD   (offline.py)
+    riskstream tune INPUT --label-field F --rules DIR -o DIR                 (tune.py)
     riskstream rules check [PATH] | riskstream rules schema               (rules.py)
     riskstream cluster list --input FILE | cluster show ID --input FILE   (cluster.py)
     riskstream model train INPUT... | model evaluate INPUT --model M      (model.py)
@@ -21,7 +22,7 @@ import click
 
 from .. import native
 from ..assembly import AssemblyError
-from . import bench, cluster, kafka, model, offline, rules, simulate, stream, verdicts
+from . import bench, cluster, kafka, model, offline, rules, simulate, stream, tune, verdicts
 
 __all__ = ["main"]
 
@@ -46,6 +47,7 @@ for command in (
     simulate.simulate,
     offline.replay,
     offline.backtest,
+    tune.tune,
     rules.rules,
     cluster.cluster,
     model.model,
