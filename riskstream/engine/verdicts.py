@@ -109,9 +109,13 @@ class VerdictLists:
                 insort(self._snoozes.setdefault((kind, key, verdict.rule), []), entry)
         return True
 
-    def may_affect(self, order_id: str, account_id: str) -> bool:
-        """A cheap first test: could any entry touch this order?  (Entities count as could.)"""
-        return bool(self._kinds) or order_id in self._orders or ("account", account_id) in self._standing
+    def may_affect(self, order_id: str, account_id: str, keys: dict[str, str | None]) -> bool:
+        """A cheap first test: could any entry touch this order?  ``keys``: entity pseudonyms known
+        for it (an entity kind the lists name that is not among them counts as could)."""
+        if order_id in self._orders or ("account", account_id) in self._standing:
+            return True
+        standing = self._standing
+        return any(kind not in keys or (kind, keys[kind]) in standing for kind in self._kinds)
 
     def covers(self, verdict: Verdict, view: "OrderView") -> bool:
         """Does ``verdict`` name this order, or one of its accounts or entities at or before its event time?"""

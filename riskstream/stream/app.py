@@ -4,6 +4,7 @@
                         --screen--> risk-graph (1 partition: new links) --graph--> risk-signals (clusters)
     risk-signals --decide--> risk-decisions (all, by order id) + risk-review (flagged)
                  --decide--> risk-signals (escalation triggers, to every partition)
+    risk-verdicts (whole, every worker) --decide's lists--> risk-decisions (revisions of the orders they cover)
     bad events --> orders-dlq (original bytes; reason, field, source partition/offset in headers)
 
 The graph runs when the rule set keeps one: a single-partition topic feeds
@@ -48,6 +49,7 @@ from .stages import (
     pack_progress,
 )
 from .transport import install as install_transport
+from .verdicts import install_verdicts
 
 log = logging.getLogger("riskstream.worker")
 
@@ -165,6 +167,8 @@ def create_app(
     # rejoining the next rebalance, so it lost its partitions and rebuilt again.
     ready = asyncio.Event()
     rebuilding: list[asyncio.Task] = []
+    # Verdicts: read whole by every worker, filed in the decide stage's lists (see .verdicts).
+    after_rebuild = install_verdicts(app, bootstrap, topics, decide, ready, restorers, signal_topic, metrics)
 
     graph_built = [False]  # the graph stage's rebuild finished (a cancelled one starts again from scratch)
 
@@ -172,6 +176,7 @@ def create_app(
         try:
             await restore_assigned(bootstrap, app.conf.id, assigned, restorers)
             graph_built[0] = graph_stage[0] is not None
+            await after_rebuild()
         except asyncio.CancelledError:
             raise  # a newer assignment restarts the rebuild (restores are idempotent)
         except Exception as exc:  # never decide on half-built state

@@ -64,7 +64,8 @@ class Decide:
         return out
 
     def run(self, plans: Iterable[dict], signals: Iterable[Signal], clusters: Iterable[list] = (),
-            triggers: Iterable[list] = ()) -> list[Decision]:
+            triggers: Iterable[list] = (), again: Iterable[str] = ()) -> list[Decision]:
+        """Collect and conclude; ``again``: decided orders to conclude again (a verdict changed the lists)."""
         touched_orders: list[str] = []
         for plan in plans:
             order_id = plan["order"]["order_id"]
@@ -72,7 +73,7 @@ class Decide:
                 continue  # a plan delivered again: the order is decided
             self.pending.setdefault(order_id, _Pending()).plan = plan
             touched_orders.append(order_id)
-        revised: list[str] = []
+        revised: list[str] = [order_id for order_id in again if order_id in self.done]
         for signal in signals:
             order_id = signal[0]
             done = self.done.get(order_id)
