@@ -135,7 +135,15 @@ class DecisionEngine:
         self._escalations: list[Decision] = []
         if self.graph is not None:
             self.dedup_horizon = max(self.dedup_horizon, self.graph.within)
-        self.verdicts = VerdictLists()
+        self.verdicts = VerdictLists()  # an engine for a new rule set takes the old one's (see use_verdicts)
+        if self.graph is not None:
+            self.graph.escalator.verdicts = self.verdicts  # type: ignore[union-attr]
+
+    def use_verdicts(self, lists: VerdictLists) -> None:
+        """Share another engine's verdict lists (an engine built for a new rule set keeps the reviewers' verdicts)."""
+        self.verdicts = lists
+        if self.graph is not None:
+            self.graph.escalator.verdicts = lists  # type: ignore[union-attr]
 
     def add_verdict(self, verdict: Verdict) -> bool:
         """File a reviewer's verdict in the lists; False when its id was seen before.  Orders

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..decisions import Decision, Outcome, Reason
 from ..timebuckets import TimeBuckets
-from .verdicts import VERDICT_KIND
+from .verdicts import VERDICT_KIND, VerdictLists
 
 if TYPE_CHECKING:
     from .checks import Check
@@ -81,6 +81,7 @@ class Escalator:
         self.escalating = [c for c in checks if c.kind == "cluster" and c.outcome is not None]
         self.policy_action = policy_action
         self.outbox: list[Trigger] | None = None  # the stream collects triggers here instead of applying them
+        self.verdicts: "VerdictLists | None" = None  # reviewers' snoozes the escalations respect (set by the engine)
         self.last_kept = False  # whether the last order decided was kept (a rule could escalate it later)
         self._recent: dict[str, list[_Recent]] = {}  # account -> its recent orders
         # rule -> account -> its recent orders the rule selects and has not weighed yet: a ring's
@@ -225,6 +226,8 @@ class Escalator:
             return None
         if any(r.kind == VERDICT_KIND and r.outcome is not None for r in old.reasons):
             return None  # a reviewer's verdict fixed the outcome
+        if self.verdicts is not None and self.verdicts.snoozed(trigger.rule, entry.view):
+            return None  # a reviewer snoozed the rule for this account or entity
         check = self.checks[trigger.rule]
         if check.cluster_gate is not None and check.cluster_gate.per_sale:
             sale = entry.view.sale

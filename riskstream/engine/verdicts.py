@@ -158,6 +158,18 @@ class VerdictLists:
             out = [*out, _reason(entry.verdict, kind, outcome)]
         return out
 
+    def snoozed(self, rule: str, view: "OrderView") -> bool:
+        """Is ``rule`` snoozed for this order's account or entities at its event time?"""
+        if rule not in self._snoozed_rules:  # (also while suspended: escalations never see a snoozed rule)
+            return False
+        return self._snooze(rule, list(self._keys(view)), view.event.ts) is not None
+
+    def unsnoozed(self, reasons: list[Reason], view: "OrderView") -> list[Reason]:
+        """``reasons`` without those of rules snoozed for this order (escalated reasons carried over)."""
+        if not self._snoozed_rules:
+            return reasons
+        return [r for r in reasons if not self.snoozed(r.rule, view)]
+
     def revise(self, view: "OrderView", decision: Decision, policy_action: Any, decided_at: str) -> Decision | None:
         """A new revision of ``decision`` with the lists applied as they are now, or None when nothing changes.
 

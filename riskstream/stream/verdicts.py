@@ -29,7 +29,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..decisions import Decision
-from ..events import parse_order
 from ..kafka.topics import describe_partitions
 from ..verdicts import Verdict, VerdictError, parse_verdict
 from .stages import DeadLetter, Decide
@@ -52,8 +51,12 @@ class VerdictStage:
 
     def __init__(self, decide: Decide):
         self.decide = decide
-        self.lists = decide.engine.verdicts
         self.filed = 0
+
+    @property
+    def lists(self):
+        """The decide engine's lists (read through the stage: a new rule set brings a new engine)."""
+        return self.decide.engine.verdicts
 
     def file(self, verdicts: Iterable[Verdict]) -> list[Decision]:
         """File new verdicts; the new revisions of decided orders they cover."""
@@ -70,7 +73,7 @@ class VerdictStage:
             for order_id, pending in done.items():
                 if pending.plan is None or not self._may_cover(pending.plan, accounts, entities):
                     continue
-                view = self._view(pending)
+                view = self.decide.view_of(pending)
                 if any(self.lists.covers(v, view) for v in new):
                     again.append(order_id)
         return self.decide.run((), (), again=again)
@@ -93,14 +96,9 @@ class VerdictStage:
             order = pending.plan["order"] if pending.plan is not None else None
             if order is None or not self.lists.may_affect(order_id, order["account_id"], pending.plan.get("keys", {})):
                 continue
-            if self.lists.judge(self._view(pending), []):
+            if self.lists.judge(self.decide.view_of(pending), []):
                 again.append(order_id)
         return self.decide.run((), (), again=again)
-
-    def _view(self, pending):
-        view = self.decide.engine.view(parse_order(pending.plan["order"]))
-        view.preset(pending.plan.get("keys", {}))
-        return view
 
 
 class VerdictFeed:

@@ -103,3 +103,19 @@ def test_merged_by_time_equals_every_verdict_known_from_the_start(seed):
     assert changed  # the verdicts did something
     frozen = [o for o in merged if merged[o].action.label == "freeze" and any(r.kind == "verdict" for r in merged[o].reasons)]
     assert frozen
+
+
+def test_a_snoozed_cluster_rule_no_longer_escalates_the_account():
+    events = list(simulate(3000, seed=5))
+    engine = DecisionEngine(load_ruleset(str(RULES_SHIPPED)))
+    records = ((str(n), e) for n, e in enumerate(events))
+    escalated = [d for data, d in decide_records(engine, records, ReplayReport()) if data is None]
+    assert escalated, "the simulated rings escalate earlier orders"
+    target = escalated[0]
+    rule = next(r.rule for r in target.reasons if isinstance(r.value, dict) and "escalated_by" in r.value)
+    order = next(e for e in events if e["order_id"] == target.order_id)
+    snooze = Verdict.create("false_positive", "bob", accounts=[target.account_id], rule=rule,
+                            event_time=at(-1, base=datetime.fromisoformat(order["event_time"])),
+                            expires_at=at(30 * 86400, base=datetime.fromisoformat(order["event_time"])))
+    final = final_actions(events, [snooze], up_front=False)[target.order_id]
+    assert rule not in {r.rule for r in final.reasons if isinstance(r.value, dict) and "escalated_by" in r.value}

@@ -113,6 +113,8 @@ class Decide:
             before = done.decision
             assert before is not None
             carried = escalated_reasons(before)
+            if carried and self.engine.verdicts:  # a rule a reviewer snoozed since is not carried
+                carried = self.engine.verdicts.unsnoozed(carried, self.view_of(done))
             if carried:  # an escalation stands: the order is decided again with it
                 after.reasons.extend(carried)
                 after.action, after.score = self.engine.policy.action(after.reasons)
@@ -133,14 +135,19 @@ class Decide:
                 decided.append(revision)
         return decided
 
+    def view_of(self, pending: _Pending):
+        """A complete order's view, with the entity keys its screen computed."""
+        assert pending.plan is not None
+        view = self.engine.view(parse_order(pending.plan["order"]))
+        view.preset(pending.plan.get("keys", {}))
+        return view
+
     def _conclude(self, pendings: list[_Pending], escalate: bool = True) -> list[Decision]:
         """Decide complete orders; with the model, their scores come from one batch."""
         engine = self.engine
         counted = []
         for pending in pendings:
-            assert pending.plan is not None
-            view = engine.view(parse_order(pending.plan["order"]))
-            view.preset(pending.plan.get("keys", {}))
+            view = self.view_of(pending)
             if pending.cluster is not None:
                 view.cluster = ClusterSnapshot(view.event.account_id, view.event.ts, pending.cluster)
                 if view.cluster.id is not None:
