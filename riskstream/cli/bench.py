@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 import orjson
 
@@ -109,23 +112,50 @@ def bench_stream(bootstrap, port, orders, rates, latency_seconds, seed, rules, p
     aiokafka pass-through run the same way, and their ratio."""
     from ..bench.profiling import ProfilerMissing, py_spy
     from ..bench.stream import bench_stream as run
-    from ..kafka.local import LocalKafka
 
     if profile:
         try:
             py_spy()
         except ProfilerMissing as exc:
             raise click.ClickException(str(exc)) from None
-    broker = None
-    if bootstrap is None:
-        broker = LocalKafka(port=port)
-        started = not broker.status().get("running")
-        bootstrap = broker.up()
-        broker = broker if started else None
-    try:
+    with _broker(bootstrap, port) as bootstrap:
         result = run(bootstrap, orders=orders, rates=rates, latency_seconds=latency_seconds, seed=seed, rules=rules,
                      report=lambda line: click.echo(line, err=True), profile=profile)
-    finally:
-        if broker is not None:
-            broker.down()
     click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+@bench.command("verdicts")
+@click.option("--bootstrap", help="a running broker; default: the local broker on --port, started if needed")
+@click.option("--port", type=int, help="local broker port [default: the running local broker's, else 9092]")
+@click.option("--orders", type=int, default=20_000, show_default=True, help="half decided first, half as background traffic")
+@click.option("--verdicts", "count", type=int, default=40, show_default=True, help="freeze verdicts to publish")
+@click.option("--every", type=float, default=0.1, show_default=True, help="seconds between verdicts")
+@click.option("--rate", type=float, default=500.0, show_default=True, help="background orders/s while verdicts come")
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
+def bench_verdicts(bootstrap, port, orders, count, every, rate, seed, rules) -> None:
+    """Verdict-to-revision latency: freeze verdicts through a real worker while orders flow."""
+    from ..bench.verdicts import bench_verdicts as run
+
+    with _broker(bootstrap, port) as bootstrap:
+        result = run(bootstrap, orders=orders, verdicts=count, every=every, rate=rate, seed=seed, rules=rules,
+                     report=lambda line: click.echo(line, err=True))
+    click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+@contextmanager
+def _broker(bootstrap: str | None, port: int | None) -> Iterator[str]:
+    """``bootstrap`` as given, else the local broker on ``port``: started if needed, and then stopped after."""
+    if bootstrap is not None:
+        yield bootstrap
+        return
+    from ..kafka.local import LocalKafka
+
+    broker = LocalKafka(port=port)
+    started = not broker.status().get("running")
+    address = broker.up()
+    try:
+        yield address
+    finally:
+        if started:
+            broker.down()
