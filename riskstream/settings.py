@@ -10,6 +10,8 @@ late_grace_seconds        RISKSTREAM_LATE_GRACE_SECONDS   300
 dedup_horizon_seconds     RISKSTREAM_DEDUP_HORIZON_SECONDS 86400
 model                     RISKSTREAM_MODEL                none: rules alone (models/NAME.skops)
 model_reload_seconds      RISKSTREAM_MODEL_RELOAD_SECONDS 5 (workers check the model's metadata)
+max_ahead_seconds         RISKSTREAM_MAX_AHEAD_SECONDS    300 (orders stamped later are refused)
+window_key_cap            RISKSTREAM_WINDOW_KEY_CAP       1000000 keys per window (oldest evicted)
 ========================  ==============================  =====================================
 """
 
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
     dedup_horizon_seconds: float = Field(86400.0, gt=0, description="how long an order id is remembered")
     model: Path | None = Field(None, description="anomaly model artefact (models/NAME.skops); none: rules alone")
     model_reload_seconds: float = Field(5.0, gt=0, description="how often workers look for a new model version")
+    max_ahead_seconds: float = Field(
+        300.0, ge=0, description="how far ahead of the wall clock an order's event time may be (else dead-lettered)")
+    window_key_cap: int = Field(
+        1_000_000, ge=1, description="keys one velocity window holds at most; beyond, the stalest are evicted")
 
     @cached_property
     def rules_path(self) -> Path:
@@ -59,6 +65,7 @@ class Settings(BaseSettings):
             "phone_region": self.phone_region,
             "grace": self.late_grace_seconds,
             "dedup_horizon": self.dedup_horizon_seconds,
+            "window_key_cap": self.window_key_cap,
         }
 
 

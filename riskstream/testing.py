@@ -32,6 +32,16 @@ sales:
 """
 
 
+#: One velocity rule: more than 3 orders from one IP within an hour.
+IP_BURST_YAML = """
+rules:
+  - id: ip_burst
+    velocity: {key: [ip], window: 1h, metric: count}
+    above: 3
+    score: 10
+"""
+
+
 def at(seconds: float, base: datetime = BASE_TIME) -> str:
     """RFC 3339 text ``seconds`` after ``base`` (the default sale opening)."""
     return (base + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")

@@ -56,6 +56,17 @@ class TimeBuckets(Generic[T]):
         for bucket in [b for b in self._lists if (b + 1) * width <= cut]:
             yield bucket, self._lists.pop(bucket)
 
+    def oldest(self) -> tuple[int, list[T]] | None:
+        """The oldest bucket and its list (not taken out: the caller may shorten it); None when empty."""
+        if not self._lists:
+            return None
+        bucket = min(self._lists)
+        return bucket, self._lists[bucket]
+
+    def drop(self, bucket: int) -> None:
+        """Take out ``bucket`` whatever it holds."""
+        self._lists.pop(bucket, None)
+
     def items(self) -> Iterator[T]:
         """Every item filed and not taken out yet, bucket by bucket (for tests and reports)."""
         for items in self._lists.values():

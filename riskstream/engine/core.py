@@ -41,7 +41,7 @@ from .clusters import GraphStep
 from .escalation import Escalator, Trigger
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .verdicts import VERDICT_KIND, VerdictLists
-from .windows import Aggregate
+from .windows import DEFAULT_KEY_CAP, Aggregate
 
 DEFAULT_GRACE = 300.0
 
@@ -97,6 +97,7 @@ class DecisionEngine:
     default).  ``secret`` keys the pseudonyms of entity values.  ``grace`` is
     how late (seconds, event time) an order may arrive and still see exact
     windows.  ``dedup_horizon`` is how long an order id is remembered.
+    ``window_key_cap`` bounds the keys of each velocity window (the stalest go first).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class DecisionEngine:
         grace: float = DEFAULT_GRACE,
         dedup_horizon: float = 86400.0,
         phone_region: str = "CN",
+        window_key_cap: int = DEFAULT_KEY_CAP,
     ):
         self.ruleset = ruleset
         self.version = ruleset.version
@@ -117,6 +119,9 @@ class DecisionEngine:
         self.trackers: list[Tracker]
         self.checks: list[Check]
         self.trackers, self.checks = compile_checks(ruleset, self.keys, self.sales, grace)
+        self.window_key_cap = window_key_cap  # keys per window, see VelocityWindow
+        for tracker in self.trackers:
+            tracker.window.max_keys = window_key_cap
         self.policy = Policy(ruleset.thresholds)
         self.has_shadow = any(c.shadow for c in self.checks)
         self.uses_model = ruleset.uses_model
@@ -207,6 +212,7 @@ class DecisionEngine:
             if tracker.identity == identity:
                 return index
         self.trackers.append(Tracker(velocity, seconds, self.grace))
+        self.trackers[-1].window.max_keys = self.window_key_cap
         self.dedup_horizon = max(self.dedup_horizon, seconds + self.grace)
         return len(self.trackers) - 1
 
@@ -281,6 +287,10 @@ class DecisionEngine:
     def _remember(self, order_id: str, ts: float) -> None:
         self._seen.add(order_id)
         self._seen_times.file_at(order_id, ts)
+
+    def evicted_keys(self) -> int:
+        """Keys dropped so far to keep each window under its cap (``window_key_cap``)."""
+        return sum(t.window.evicted for t in self.trackers)
 
     def state_size(self) -> dict[str, int]:
         """Keys and entries held, for memory reports."""

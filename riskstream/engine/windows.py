@@ -20,6 +20,13 @@ entry, and a bucket older than ``W + grace`` is dropped whole, since every
 entry of its keys has left the window and the grace.  A bucket is a plain
 list: a key that moved on to a newer bucket stays listed in the old one and
 is skipped when that bucket is dropped.
+
+A window holds at most ``max_keys`` keys (``RISKSTREAM_WINDOW_KEY_CAP``), so a
+flood of distinct keys (millions of IPs or devices, each seen once) cannot
+grow it without bound: when a new key would pass the cap, the stalest keys -
+those whose newest entry is oldest, first filed first within one sweep
+bucket - are evicted until a tenth of the cap is free, and ``evicted`` counts
+them.  An evicted key that comes back starts its window afresh.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import Hashable, NamedTuple
 
 from .. import native
 from ..timebuckets import TimeBuckets
+
+DEFAULT_KEY_CAP = 1_000_000  #: keys per window unless told otherwise
 
 
 class Aggregate(NamedTuple):
@@ -100,9 +109,14 @@ class _Series:
 class VelocityWindow:
     """Sliding-window aggregates of length ``length`` seconds, per key."""
 
-    def __init__(self, length: float, *, distinct: bool = False, grace: float = 300.0):
+    def __init__(self, length: float, *, distinct: bool = False, grace: float = 300.0,
+                 max_keys: int = DEFAULT_KEY_CAP):
         if length <= 0:
             raise ValueError("window length must be positive")
+        if max_keys < 1:
+            raise ValueError("a window must hold at least one key")
+        self.max_keys = max_keys
+        self.evicted = 0  # keys dropped to keep under max_keys
         self.length = float(length)
         self.grace = float(grace)
         self.distinct = distinct
@@ -138,6 +152,8 @@ class VelocityWindow:
         series = self._series.setdefault(key, single)  # one lookup for a new key
         if series is single:
             self._sweep.file_at(key, t)
+            if len(self._series) > self.max_keys:
+                self._evict_stalest(key)
             return _tuple_new(Aggregate, (1, qty, amount, self._distinct_one))
         if type(series) is tuple:
             series = self._promote(key, series)
@@ -218,6 +234,40 @@ class VelocityWindow:
             sum(s.amts[lo:hi]),
             len(set(vals[lo:hi])) if vals is not None else 0,
         )
+
+    def _evict_stalest(self, keep: Hashable) -> None:
+        """Drop the stalest keys (never ``keep``, the one just added) until a tenth of the cap is free."""
+        target = max(1, self.max_keys - max(1, self.max_keys // 10))
+        series_of, sweep = self._series, self._sweep
+        while len(series_of) > target:
+            oldest = sweep.oldest()
+            if oldest is None:
+                break
+            bucket, keys = oldest
+            n = 0
+            end = len(keys)
+            while n < end and len(series_of) > target:
+                key = keys[n]
+                n += 1
+                if key == keep:
+                    continue
+                series = series_of.get(key)
+                if series is None:
+                    continue
+                newest = sweep.bucket(series[0]) if type(series) is tuple else series.bucket
+                if newest == bucket:  # else it is filed under a newer bucket too
+                    del series_of[key]
+                    self.evicted += 1
+            if n == end:
+                sweep.drop(bucket)
+                if keep in series_of and self._newest_bucket(keep) == bucket:
+                    sweep.file(keep, bucket)
+            else:
+                del keys[:n]
+
+    def _newest_bucket(self, key: Hashable) -> int:
+        series = self._series[key]
+        return self._sweep.bucket(series[0]) if type(series) is tuple else series.bucket  # type: ignore[union-attr]
 
     def sweep(self) -> int:
         """Drop the keys whose newest entry left the window and the grace; returns how many."""

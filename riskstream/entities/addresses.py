@@ -7,6 +7,19 @@
 
 They never raise on arbitrary text; :func:`address_key` returns ``None`` when
 nothing is left of the input.
+
+Hostile text is normalised by one stated rule, before anything else:
+
+* invisible characters are removed: every format character (Unicode category
+  Cf - zero-width space and joiners, left-to-right/right-to-left marks,
+  embeddings, overrides and isolates, the soft hyphen, the byte-order mark),
+  the combining grapheme joiner and the variation selectors.  So
+  ``"Ba\u200bker"`` and ``"\u202e12 Baker St"`` key as ``"baker"`` and
+  ``"12 baker st"``: an attacker cannot split one address into many keys with
+  characters nobody sees;
+* full-width and other compatibility forms fold to their plain form (NFKC:
+  ``"１２"`` is ``"12"``), and the decimal digits of every other script become
+  ASCII digits (``"١٢"`` is ``"12"``).
 """
 
 from __future__ import annotations
@@ -183,12 +196,30 @@ def _strip_admin(s: str) -> str:
         s = t
 
 
+# Format characters (category Cf, Unicode 14 as in Python 3.11; a test checks the table
+# against unicodedata), the combining grapheme joiner and the variation selectors.
+_INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    "\u034f\ufe00-\ufe0f\U000e0100-\U000e01ef]+"
+)
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of a script other than ASCII
+
+
+def _ascii_digit(m: re.Match[str]) -> str:
+    return str(unicodedata.decimal(m.group()))
+
+
 def _fold(s: str) -> str:
-    """NFKC (full-width to half-width) and case folding."""
+    """Invisible characters off, NFKC (full-width to half-width), every script's digits to ASCII, case folding."""
     if s.isascii():
         return s.lower()
+    s = _INVISIBLE.sub("", s)
     if not unicodedata.is_normalized("NFKC", s):
         s = unicodedata.normalize("NFKC", s)
+    if _OTHER_DIGIT.search(s):
+        s = _OTHER_DIGIT.sub(_ascii_digit, s)
     # Case folding can denormalise a few characters; keys holding characters
     # beyond Latin and CJK are taken to a fixed point in _address_key_text.
     return s.casefold()

@@ -8,7 +8,7 @@ decisions with replay's (:func:`replay_final`, :func:`same_time_ties`).
 """
 
 from .compare import describe_difference, replay_final, same_time_ties
-from .traffic import DecisionTally, first_and_final, first_records, publish_paced
+from .traffic import DecisionTally, first_and_final, first_records, publish_paced, read_records
 from .workers import WorkerProcess, compressed_time_settings, free_port, group_stable
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "free_port",
     "group_stable",
     "publish_paced",
+    "read_records",
     "replay_final",
     "same_time_ties",
 ]

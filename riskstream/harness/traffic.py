@@ -9,7 +9,24 @@ from kafka import KafkaConsumer
 
 from ..kafka.pipeline import OrderPublisher
 
-__all__ = ["DecisionTally", "first_and_final", "first_records", "publish_paced"]
+__all__ = ["DecisionTally", "first_and_final", "first_records", "publish_paced", "read_records"]
+
+
+def read_records(bootstrap: str, topic: str, expected: int, timeout: float = 120.0, settle: float = 2.0) -> list:
+    """Every record of ``topic`` from its start: until ``expected`` arrived (or ``timeout``
+    seconds passed), then ``settle`` seconds more, so that any record beyond those shows."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=1000, fetch_max_bytes=4 * 1024 * 1024)
+    records, deadline = [], time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            records.extend(consumer)
+        end = time.monotonic() + settle
+        while time.monotonic() < end:
+            records.extend(consumer)
+    finally:
+        consumer.close()
+    return records
 
 
 class DecisionTally:

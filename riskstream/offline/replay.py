@@ -3,7 +3,8 @@
 ``replay`` is what analysts, tests and benchmarks use; it runs the very same
 :class:`~riskstream.engine.DecisionEngine` as the stream workers.  Bad events
 are counted and reported (with their place and the field at fault), never
-fatal; duplicates of an order id are decided once.
+fatal; duplicates of an order id are decided once, and an order id that comes
+again with other content is a bad event (as in the stream's dead-letter topic).
 
 When the rules keep a graph, a decision may escalate earlier orders of its
 cluster: the new revisions are written right after the decision that caused
@@ -24,7 +25,9 @@ import orjson
 
 from ..decisions import OUTCOME_LABELS, Decision
 from ..engine import DecisionEngine
-from ..events import EventError, decode, parse_order
+from ..engine.order_ids import REUSED, OrderIds
+from ..events import REUSED_ID, EventError, check_not_ahead, decode, order_digest, parse_order
+from ..settings import settings_from_env
 from .labels import LabelTally, parse_label
 from .verdicts import VerdictSchedule
 
@@ -236,14 +239,25 @@ def _each_new(
 ) -> Iterator[tuple[dict[str, Any], Any]]:
     """``(event mapping, work(event))`` for each valid order not seen before; bad events are
     counted as invalid (also when ``work`` finds them bad), repeated order ids as duplicates.
-    ``before(ts)`` runs first for each new order (verdicts up to its time are filed)."""
+    ``before(ts)`` runs first for each new order (verdicts up to its time are filed).
+
+    The stream's rules for hostile input hold here too: an order id reused with other
+    content, or an event time further ahead of the wall clock than ``RISKSTREAM_MAX_AHEAD_SECONDS``,
+    is invalid."""
+    ids = OrderIds(engine.dedup_horizon)
+    max_ahead = settings_from_env().max_ahead_seconds
     for source, raw in records:
         try:
             data = raw if isinstance(raw, dict) else decode(raw)
             event = parse_order(data)
+            check_not_ahead(event, time.time(), max_ahead)
+            digest = order_digest(data)
             if engine.seen(event.order_id):
+                if ids.compare(event.order_id, digest) is REUSED:
+                    raise EventError("order_id", REUSED_ID)
                 report.duplicates += 1
                 continue
+            ids.remember(event.order_id, event.ts, digest)
             if before is not None:
                 before(event.ts)
             result = work(event)

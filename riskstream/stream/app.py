@@ -47,6 +47,7 @@ from .stages import (
     pack,
     pack_keyed,
     pack_progress,
+    reused_letters,
 )
 from .transport import install as install_transport
 from .verdicts import install_verdicts
@@ -130,6 +131,7 @@ def create_app(
         FeatureExtractor(engines[1])  # every stage's engine keeps the feature windows
     screen = Screen(engines[0], n, n, features=features)
     entities = Entities(engines[1], n)
+    metrics.watch_evictions(entities.evictions)  # the windows' and ledger's cardinality caps
     decide = Decide(engines[2], scoring=scoring)
 
     def read_signals(messages: list[dict]) -> tuple[list, list, list, list]:
@@ -148,6 +150,7 @@ def create_app(
     def restore_signals(values: list[bytes]) -> None:
         decide.run(*read_signals([orjson.loads(v) for v in values]))
         decide.take_triggers()  # published before the restart
+        decide.take_reused()  # dead-lettered before the restart
 
     def restore_graph(values: list[bytes]) -> None:
         assert graph_stage[0] is not None
@@ -212,7 +215,7 @@ def create_app(
             sent = []
             for dead in out.dead:
                 metrics.observe_dead(dead.field)
-                sent.append(await dlq.send(value=dead.raw, headers=dead.headers(topics.orders)))
+                sent.append(await dlq.send(value=dead.value, headers=dead.headers(topics.orders)))
             send = app.producer.send  # straight to the producer, as the other agents do
             for partition, items in out.touches.items():
                 for value in pack(items):
@@ -296,6 +299,8 @@ def create_app(
                 sent.append(await send(topics.decisions, key, record, None, None, None))
                 if decision.action.flagged:
                     sent.append(await send(topics.review, key, record, None, None, None))
+            for dead in reused_letters(decide.take_reused(), batch[-1].message):
+                sent.append(await dlq.send(value=dead.value, headers=dead.headers(signal_topic)))
             triggers = decide.take_triggers()
             if triggers:  # every decide partition escalates its own orders of the ring
                 for value in pack_keyed("escalate", triggers):

@@ -14,6 +14,10 @@
     one dead letter, labelled by the field that was wrong.
 ``tick(now)``
     once a second: refreshes ``orders_per_second`` over the last ~10 s.
+``watch_evictions(counts)``
+    serves ``riskstream_state_evictions_total{state=...}``, read from
+    ``counts()`` at each scrape: keys evicted to keep a window (or the
+    entities stage's touch ledger) under its cardinality cap.
 
 :func:`install_web` serves ``GET /metrics`` (Prometheus text format) and
 ``GET /health`` on the Faust web server; :func:`install_timers` adds the
@@ -31,7 +35,7 @@ import re
 import sys
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
 import structlog
@@ -44,6 +48,7 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 
 from ..decisions import OUTCOME_LABELS
 
@@ -198,11 +203,34 @@ class Metrics:
             self.consumer_lag.remove(*key)
         self._lag_series &= wanted
 
+    def watch_evictions(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Serve the evictions ``counts()`` reports (state name -> keys evicted so far) as a counter."""
+        self.registry.register(_EvictionCollector(counts))
+
     # -- exposition ---------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this registry and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _EvictionCollector:
+    """``riskstream_state_evictions_total``, read from the stages at scrape time."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self.counts = counts
+
+    def describe(self) -> list:
+        return [CounterMetricFamily(f"{_NAMESPACE}_state_evictions", _EVICTIONS_HELP, labels=["state"])]
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(f"{_NAMESPACE}_state_evictions", _EVICTIONS_HELP, labels=["state"])
+        for state, count in sorted(self.counts().items()):
+            family.add_metric([state], count)
+        yield family
+
+
+_EVICTIONS_HELP = "Keys evicted to keep a window or the touch ledger under its cardinality cap, by state."
 
 
 class Origins:

@@ -7,16 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
 
-from riskstream.harness import compressed_time_settings, replay_final, same_time_ties
+from riskstream.harness import compressed_time_settings, read_records, replay_final, same_time_ties
 from riskstream.kafka.pipeline import OrderPublisher
 from riskstream.kafka.topics import Topics, ensure_topics
 from riskstream.sim import simulate
@@ -33,19 +31,7 @@ BAD = [b"", b"{not json", b'{"order_id": 7, "event_time": "x"}', b'{"order_id": 
 
 
 def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 120.0) -> list:
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=1000)
-    records, deadline = [], time.monotonic() + timeout
-    try:
-        while len(records) < expected and time.monotonic() < deadline:
-            records.extend(consumer)
-        # anything beyond the expected count would be a duplicate: give it a moment to show
-        end = time.monotonic() + 2
-        while time.monotonic() < end:
-            records.extend(consumer)
-    finally:
-        consumer.close()
-    return records
+    return read_records(bootstrap, topic, expected, timeout)
 
 
 @pytest.fixture(scope="module")

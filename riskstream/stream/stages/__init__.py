@@ -34,9 +34,10 @@ keeps each order's decision and publishes the same record again for a replayed
 order.
 """
 
+from ...engine.order_ids import OrderIds
 from .decide import Decide
 from .graph import GraphStage
-from .screen import DeadLetter, OrderIds, Screen, ScreenOutput
+from .screen import MAX_DEAD_BYTES, DeadLetter, Screen, ScreenOutput, reused_letters
 from .touches import Entities, TouchLedger
 from .wire import (
     MAX_MESSAGE,
@@ -49,6 +50,7 @@ from .wire import (
 )
 
 __all__ = [
+    "MAX_DEAD_BYTES",
     "MAX_MESSAGE",
     "DeadLetter",
     "Decide",
@@ -64,4 +66,5 @@ __all__ = [
     "pack_keyed",
     "pack_progress",
     "partition_of",
+    "reused_letters",
 ]

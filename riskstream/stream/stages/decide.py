@@ -10,7 +10,7 @@ from ...decisions import Decision
 from ...engine import Aggregate, DecisionEngine
 from ...engine.clusters import ClusterSnapshot
 from ...engine.escalation import Trigger, escalated_reasons
-from ...events import parse_order
+from ...events import order_digest, parse_order
 from ...model.features import NO_RHYTHM
 from ...model.scorer import Scoring
 from .wire import Signal
@@ -51,6 +51,9 @@ class Decide:
         self.scoring = scoring  # the anomaly model, scored per call over the orders it completes
         self.pending: dict[str, _Pending] = {}
         self.done: OrderedDict[str, _Pending] = OrderedDict()
+        # Orders whose id another order (of another account, so screened elsewhere) already
+        # holds here: refused, see take_reused().
+        self.reused: list[dict] = []
         self.escalator = engine.graph.escalator if engine.graph is not None else None
         if self.escalator is not None:
             self.escalator.outbox = []  # triggers travel to every partition instead of applying here
@@ -63,14 +66,28 @@ class Decide:
         self.escalator.outbox.clear()
         return out
 
+    def take_reused(self) -> list[dict]:
+        """Orders refused since the last call because their id came with other content first.
+
+        Each screen refuses a reused id among its own account partition's orders; this
+        catches one reused across accounts.  The second order gets no decision, though the
+        touches its screen sent were counted by then.
+        """
+        out, self.reused = self.reused, []
+        return out
+
     def run(self, plans: Iterable[dict], signals: Iterable[Signal], clusters: Iterable[list] = (),
             triggers: Iterable[list] = (), again: Iterable[str] = ()) -> list[Decision]:
         """Collect and conclude; ``again``: decided orders to conclude again (a verdict changed the lists)."""
         touched_orders: list[str] = []
         for plan in plans:
             order_id = plan["order"]["order_id"]
-            if order_id in self.done:
-                continue  # a plan delivered again: the order is decided
+            held = self.done.get(order_id) or self.pending.get(order_id)
+            if held is not None and held.plan is not None:
+                if held.plan["order"] != plan["order"] and (
+                        order_digest(held.plan["order"]) != order_digest(plan["order"])):
+                    self.reused.append(plan["order"])
+                continue  # a plan delivered again: the order is decided or waits for its signals
             self.pending.setdefault(order_id, _Pending()).plan = plan
             touched_orders.append(order_id)
         revised: list[str] = [order_id for order_id in again if order_id in self.done]

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Iterable
 
 from ...engine import DecisionEngine
-from .screen import OrderIds
+from ...engine.order_ids import OrderIds
 from .wire import partition_of
 
 __all__ = ["GraphStage"]

@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
+
+import orjson
 
 from ...engine import DecisionEngine
-from ...events import EventError, decode, parse_order
+from ...engine.order_ids import NEW, REUSED, OrderIds
+from ...events import REUSED_ID, EventError, check_not_ahead, decode, order_digest, parse_order
 from ...model.features import FeatureExtractor
+from ...settings import settings_from_env
 from .wire import Touch, key_text, partition_of
 
-__all__ = ["DeadLetter", "OrderIds", "Screen", "ScreenOutput"]
+__all__ = ["MAX_DEAD_BYTES", "DeadLetter", "Screen", "ScreenOutput", "reused_letters"]
 
-
-class OrderIds:
-    """Order ids seen within ``horizon`` seconds of event time, to apply each order once."""
-
-    def __init__(self, horizon: float):
-        self.horizon = horizon
-        self.seen: dict[str, float] = {}  # order id -> event time
-        self._sweep_at = 0
-
-    def first_time(self, order_id: str, ts: float) -> bool:
-        """True the first time ``order_id`` is seen (and remembers it)."""
-        if order_id in self.seen:
-            return False
-        self.seen[order_id] = ts
-        if len(self.seen) >= self._sweep_at:
-            cut = max(self.seen.values()) - self.horizon
-            self.seen = {k: v for k, v in self.seen.items() if v > cut}
-            self._sweep_at = 2 * len(self.seen) + 10_000
-        return True
+MAX_DEAD_BYTES = 900_000  #: of an event's bytes kept in its dead letter
 
 
 @dataclass
 class DeadLetter:
-    """A bad event: its original bytes and why it was refused."""
+    """A bad event: its original bytes and why it was refused.
+
+    Bytes beyond :data:`MAX_DEAD_BYTES` (an event the broker accepted but the
+    parser refuses for its size) are cut off, so the dead letter still fits
+    the worker's producer requests (1,000,000 bytes with the headers); the
+    ``original_size`` header tells.
+    """
 
     raw: bytes
     reason: str
@@ -44,14 +37,28 @@ class DeadLetter:
     partition: int
     offset: int
 
+    @property
+    def value(self) -> bytes:
+        return self.raw if len(self.raw) <= MAX_DEAD_BYTES else self.raw[:MAX_DEAD_BYTES]
+
     def headers(self, topic: str) -> list[tuple[str, bytes]]:
-        return [
+        out = [
             ("reason", self.reason.encode()),
             ("field", (self.field or "").encode()),
             ("source_topic", topic.encode()),
             ("source_partition", str(self.partition).encode()),
             ("source_offset", str(self.offset).encode()),
         ]
+        if len(self.raw) > MAX_DEAD_BYTES:
+            out.append(("original_size", str(len(self.raw)).encode()))
+        return out
+
+
+def reused_letters(orders: Iterable[dict], message: Any) -> list[DeadLetter]:
+    """Dead letters for orders the decide stage refused (:meth:`.Decide.take_reused`); the
+    source is the risk-signals message of the batch that found them."""
+    return [DeadLetter(orjson.dumps(order), REUSED_ID, "order_id", message.partition, message.offset)
+            for order in orders]
 
 
 @dataclass
@@ -64,10 +71,15 @@ class ScreenOutput:
 
 
 class Screen:
-    """Validate orders, drop repeated order ids, route touches and plans."""
+    """Validate orders, drop repeated order ids, route touches and plans.
+
+    An order id seen again with other content is a dead letter
+    (:data:`~riskstream.events.REUSED_ID`); an order stamped more than
+    ``max_ahead`` seconds after the wall clock too (``RISKSTREAM_MAX_AHEAD_SECONDS``).
+    """
 
     def __init__(self, engine: DecisionEngine, touch_partitions: int, signal_partitions: int,
-                 features: FeatureExtractor | None = None):
+                 features: FeatureExtractor | None = None, max_ahead: float | None = None):
         self.engine = engine
         self.touch_partitions = touch_partitions
         self.signal_partitions = signal_partitions
@@ -80,16 +92,18 @@ class Screen:
                     "velocity windows keyed by `person` cannot run in the stream when the rules keep a graph "
                     f"(the cluster is known only after the order is counted): {', '.join(by_person)}; "
                     "use a purchase_limit per person, or key the window by account")
-        self._first_time = OrderIds(engine.dedup_horizon).first_time
+        self.order_ids = OrderIds(engine.dedup_horizon)
+        self.max_ahead = settings_from_env().max_ahead_seconds if max_ahead is None else max_ahead
 
     def restore(self, messages: Iterable[bytes | None]) -> None:
         """Remember the order ids screened before a restart."""
         for raw in messages:
             try:
-                event = parse_order(decode(raw or b""))
+                data = decode(raw or b"")
+                event = parse_order(data)
             except EventError:
                 continue
-            if not self._first_time(event.order_id, event.ts):
+            if self.order_ids.check(event.order_id, event.ts, order_digest(data)) != NEW:
                 continue
             if self.features is not None:
                 self.features.rhythm.observe(event.account_id, event.ts)
@@ -102,6 +116,8 @@ class Screen:
         engine = self.engine
         graph = self.graph
         progress: dict[int, dict] = {}
+        check_id = self.order_ids.check
+        now, max_ahead = time.time(), self.max_ahead
         for raw, partition, offset in messages:
             if graph is not None:
                 mark = progress.get(partition)
@@ -111,7 +127,11 @@ class Screen:
             try:
                 data = decode(raw or b"")
                 event = parse_order(data)
-                if not self._first_time(event.order_id, event.ts):
+                check_not_ahead(event, now, max_ahead)
+                seen = check_id(event.order_id, event.ts, order_digest(data))
+                if seen is not NEW:
+                    if seen is REUSED:
+                        raise EventError("order_id", REUSED_ID)
                     out.duplicates += 1
                     continue
                 view = engine.view(event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import defaultdict
 from typing import Hashable, Iterable
 
@@ -18,10 +19,16 @@ class TouchLedger:
     It makes counting idempotent (a touch delivered twice is counted once) and
     finds the orders a late touch affects: those of the same key with a later
     time inside the window, whose aggregates just grew.
+
+    Like the windows it follows, it holds at most ``max_keys`` keys: past
+    that, the keys first seen longest ago are forgotten (``evicted`` counts
+    them), with the touches they counted.
     """
 
-    def __init__(self, horizon: float):
+    def __init__(self, horizon: float, max_keys: int = 1 << 62):
         self.horizon = horizon  # window + grace: older entries are dropped
+        self.max_keys = max_keys
+        self.evicted = 0
         self.keys: dict[tuple[int, Hashable], list[tuple[float, str, int]]] = {}
         self.counted: set[tuple[str, int]] = set()
         self.watermark = float("-inf")
@@ -35,6 +42,8 @@ class TouchLedger:
         entries = self.keys.get((tracker, key))
         if entries is None:
             entries = self.keys[(tracker, key)] = []
+            if len(self.keys) > self.max_keys:
+                self._forget_oldest()
         late = bool(entries) and entries[-1][0] > t
         if late:
             bisect.insort(entries, (t, order_id, n))
@@ -53,6 +62,15 @@ class TouchLedger:
         lo = bisect.bisect_right(entries, (t, "\uffff", 1 << 30))
         hi = bisect.bisect_left(entries, (t + length, "", -1))
         return entries[lo:hi]
+
+    def _forget_oldest(self) -> None:
+        """Forget the keys first seen longest ago until a tenth of ``max_keys`` is free."""
+        keys, counted = self.keys, self.counted
+        drop = len(keys) - max(1, self.max_keys - max(1, self.max_keys // 10))
+        for old in list(itertools.islice(keys, drop)):
+            for _, order_id, n in keys.pop(old):
+                counted.discard((order_id, n))
+        self.evicted += drop
 
     def sweep(self) -> None:
         cut = self.watermark - self.horizon
@@ -83,7 +101,7 @@ class Entities:
         self.engine = engine
         self.signal_partitions = signal_partitions
         longest = max((t.window.length + t.window.grace for t in engine.trackers), default=0.0)
-        self.ledger = TouchLedger(longest)
+        self.ledger = TouchLedger(longest, max_keys=engine.window_key_cap * max(1, len(engine.trackers)))
 
     def run(self, touches: Iterable[Touch]) -> dict[int, list[Signal]]:
         """Signals per ``risk-signals`` partition.
@@ -108,6 +126,14 @@ class Entities:
                     update = [later_id, later_n, *window.peek(key, later_t)]
                     out[partition_of(later_id, partitions)].append(update)
             out[partition_of(order_id, partitions)].append([order_id, n, *agg])
+        return out
+
+    def evictions(self) -> dict[str, int]:
+        """Keys evicted under the cardinality caps: per window (by its key) and the ledger's."""
+        out = {"touch-ledger": self.ledger.evicted}
+        for tracker in self.engine.trackers:
+            name = f"window:{tracker.label}:{tracker.window.length:g}s"
+            out[name] = out.get(name, 0) + tracker.window.evicted
         return out
 
     def restore(self, touches: Iterable[Touch]) -> None:
