@@ -56,12 +56,12 @@ class TimeBuckets(Generic[T]):
         for bucket in [b for b in self._lists if (b + 1) * width <= cut]:
             yield bucket, self._lists.pop(bucket)
 
-    def oldest(self) -> tuple[int, list[T]] | None:
-        """The oldest bucket and its list (not taken out: the caller may shorten it); None when empty."""
-        if not self._lists:
-            return None
-        bucket = min(self._lists)
-        return bucket, self._lists[bucket]
+    def oldest_first(self) -> Iterator[tuple[int, list[T]]]:
+        """Every bucket and its list, oldest first (not taken out: the caller may shorten a list)."""
+        for bucket in sorted(self._lists):
+            items = self._lists.get(bucket)
+            if items is not None:
+                yield bucket, items
 
     def drop(self, bucket: int) -> None:
         """Take out ``bucket`` whatever it holds."""

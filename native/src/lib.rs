@@ -99,6 +99,27 @@ impl PyWindow {
         self.w.watermark
     }
 
+    /// Keys this window holds at most; past it, the stalest are evicted.
+    #[getter]
+    fn max_keys(&self) -> usize {
+        self.w.max_keys
+    }
+
+    #[setter]
+    fn set_max_keys(&mut self, value: usize) -> PyResult<()> {
+        if value < 1 {
+            return Err(PyValueError::new_err("a window must hold at least one key"));
+        }
+        self.w.max_keys = value;
+        Ok(())
+    }
+
+    /// Keys evicted so far to keep under `max_keys`.
+    #[getter]
+    fn evicted(&self) -> u64 {
+        self.w.evicted
+    }
+
     fn __len__(&self) -> usize {
         self.w.len()
     }

@@ -101,6 +101,8 @@ pub struct Window {
     table: HashTable<u32>,
     buckets: BTreeMap<i64, Vec<(u32, u32)>>,
     live: usize,
+    pub max_keys: usize, // the cardinality cap: past it, the stalest keys are evicted
+    pub evicted: u64,
 }
 
 impl Window {
@@ -117,6 +119,8 @@ impl Window {
             table: HashTable::new(),
             buckets: BTreeMap::new(),
             live: 0,
+            max_keys: 1_000_000,
+            evicted: 0,
         }
     }
 
@@ -184,6 +188,9 @@ impl Window {
                 self.table.insert_unique(hash, slot, |&i| hash_of(slots[i as usize].key()));
                 self.live += 1;
                 self.file(slot, py_floor_div(t, self.width));
+                if self.live > self.max_keys {
+                    self.evict_stalest(slot);
+                }
                 return Agg::Ready(1, qty, amt, if self.distinct { 1 } else { 0 });
             }
             Some(slot) => slot,
@@ -279,6 +286,46 @@ impl Window {
             }
         }
         dropped
+    }
+
+    /// Drop the stalest keys (never `keep`, the one just added) until a tenth of the cap is
+    /// free: oldest sweep bucket first, first filed first, as the Python window does.
+    fn evict_stalest(&mut self, keep: u32) {
+        let target = usize::max(1, self.max_keys - usize::max(1, self.max_keys / 10));
+        let width = self.width;
+        let order: Vec<i64> = self.buckets.keys().copied().collect();
+        for bucket in order {
+            if self.live <= target {
+                break;
+            }
+            let listed = self.buckets.remove(&bucket).unwrap_or_default();
+            let mut kept: Vec<(u32, u32)> = Vec::new();
+            let mut n = 0;
+            while n < listed.len() && self.live > target {
+                let (slot, gen) = listed[n];
+                n += 1;
+                if slot == keep {
+                    kept.push((slot, gen));
+                    continue;
+                }
+                if self.gens[slot as usize] != gen {
+                    continue;
+                }
+                let newest = match &self.slots[slot as usize] {
+                    Slot::Free => continue,
+                    Slot::Single { e, .. } => py_floor_div(e.t, width),
+                    Slot::Many { s, .. } => s.bucket,
+                };
+                if newest == bucket {
+                    self.remove(slot);
+                    self.evicted += 1;
+                }
+            }
+            kept.extend_from_slice(&listed[n..]);
+            if !kept.is_empty() {
+                self.buckets.insert(bucket, kept);
+            }
+        }
     }
 
     fn remove(&mut self, slot: u32) {

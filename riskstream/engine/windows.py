@@ -239,17 +239,17 @@ class VelocityWindow:
         """Drop the stalest keys (never ``keep``, the one just added) until a tenth of the cap is free."""
         target = max(1, self.max_keys - max(1, self.max_keys // 10))
         series_of, sweep = self._series, self._sweep
-        while len(series_of) > target:
-            oldest = sweep.oldest()
-            if oldest is None:
+        for bucket, keys in sweep.oldest_first():
+            if len(series_of) <= target:
                 break
-            bucket, keys = oldest
+            kept = []
             n = 0
             end = len(keys)
             while n < end and len(series_of) > target:
                 key = keys[n]
                 n += 1
                 if key == keep:
+                    kept.append(key)
                     continue
                 series = series_of.get(key)
                 if series is None:
@@ -258,16 +258,9 @@ class VelocityWindow:
                 if newest == bucket:  # else it is filed under a newer bucket too
                     del series_of[key]
                     self.evicted += 1
-            if n == end:
+            keys[:n] = kept
+            if not keys:
                 sweep.drop(bucket)
-                if keep in series_of and self._newest_bucket(keep) == bucket:
-                    sweep.file(keep, bucket)
-            else:
-                del keys[:n]
-
-    def _newest_bucket(self, key: Hashable) -> int:
-        series = self._series[key]
-        return self._sweep.bucket(series[0]) if type(series) is tuple else series.bucket  # type: ignore[union-attr]
 
     def sweep(self) -> int:
         """Drop the keys whose newest entry left the window and the grace; returns how many."""
