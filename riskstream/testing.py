@@ -1,6 +1,7 @@
 """Helpers for tests of riskstream and of code built on it.
 
 * :func:`make_order` - a valid ``riskstream.order/v1`` mapping with overrides;
+* :func:`make_verdict` - a valid ``riskstream.verdict/v1`` verdict at a time after the sale opening;
 * :class:`FakeClock` - a controllable decision clock;
 * :func:`ruleset_from_yaml` - a rule set from YAML text held in memory;
 * :func:`engine_for` - an engine on such a rule set with a fake clock;
@@ -17,6 +18,7 @@ from typing import Any
 from .engine import DecisionEngine
 from .events import OrderEvent, parse_order
 from .rules import RuleSet, ruleset_from_sources
+from .verdicts import Verdict
 
 CST = timezone(timedelta(hours=8))
 BASE_TIME = datetime(2026, 11, 11, 20, 0, 0, tzinfo=CST)
@@ -73,6 +75,13 @@ def make_order(t: float = 0.0, **fields: Any) -> dict[str, Any]:
     }
     order.update(fields)
     return {k: v for k, v in order.items() if v is not None}
+
+
+def make_verdict(action: str = "freeze", t: float = 0.0, reviewer: str = "alice", **fields: Any) -> Verdict:
+    """A verdict at ``t`` seconds after ``BASE_TIME`` (``accounts=["acct-1"]`` unless it covers something else)."""
+    if not any(fields.get(name) for name in ("accounts", "entities", "orders")):
+        fields["accounts"] = ["acct-1"]
+    return Verdict.create(action, reviewer, event_time=at(t), **fields)
 
 
 def event(t: float = 0.0, **fields: Any) -> OrderEvent:

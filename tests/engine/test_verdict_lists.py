@@ -1,8 +1,8 @@
 """Verdict lists in the engine: deny, allow and snooze entries by event time, idempotent by verdict id."""
 
-from riskstream import Outcome, Verdict
+from riskstream import Outcome
 from riskstream.engine.verdicts import verdict_reasons
-from riskstream.testing import at, engine_for, event
+from riskstream.testing import at, engine_for, event, make_verdict
 
 RULES = """
 ruleset: {version: t, thresholds: {review: 40, hold: 70, freeze: 150}}
@@ -19,7 +19,7 @@ rules:
 
 def verdict(action, t, **fields):
     fields.setdefault("verdict_id", f"v-{action}-{t}")
-    return Verdict.create(action, fields.pop("reviewer", "alice"), event_time=at(t), **fields)
+    return make_verdict(action, t, **fields)
 
 
 def test_a_frozen_account_is_frozen_from_the_verdict_time_on_with_the_reviewer_named():
