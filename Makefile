@@ -18,7 +18,7 @@ MODEL_ORDERS ?= 100000
 MODEL_SEED ?= 1
 HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test lint install native tools bench model model-eval clean
+.PHONY: demo replay-demo test lint install native tools console-tools bench model model-eval clean
 
 install: $(STAMP)
 
@@ -48,6 +48,18 @@ tools:
 	@command -v kcat >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq kcat >/dev/null; \
 		else echo "kcat is missing: sudo apt-get install kcat" >&2; exit 1; fi; }
+	@$(MAKE) --no-print-directory console-tools
+
+# Debian's PostgreSQL (the case store's server tests), chromium and chromium-driver (the console's browser test).
+console-tools:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "missing:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; \
+	fi
 
 demo: $(STAMP)
 	$(RS) demo --orders $(ORDERS) --seed $(SEED)

@@ -9,6 +9,7 @@
     riskstream worker | demo | produce INPUT | decisions                  (stream.py)
     riskstream kafka up | down | status | logs                            (kafka.py)
     riskstream verdicts publish FILE                                      (verdicts.py)
+    riskstream cases ingest | cases export-labels -o FILE                 (cases.py)
     riskstream bench replay | model | memory | graph | address | kill | stream | verdicts   (bench.py)
 
 Command modules import the domain, never each other.  Rules or a model that
@@ -22,7 +23,7 @@ import click
 
 from .. import native
 from ..assembly import AssemblyError
-from . import bench, cluster, kafka, model, offline, rules, simulate, stream, tune, verdicts
+from . import bench, cases, cluster, kafka, model, offline, rules, simulate, stream, tune, verdicts
 
 __all__ = ["main"]
 
@@ -58,5 +59,6 @@ for command in (
     kafka.kafka,
     bench.bench,
     verdicts.verdicts,
+    cases.cases,
 ):
     main.add_command(command)
