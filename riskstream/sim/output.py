@@ -11,7 +11,8 @@ from contextlib import nullcontext
 import orjson
 
 from .attacks import bonus_hunters, resellers, rings
-from .shoppers import campus, families, fans, nat, offices, shoppers
+from .farms import aged_rings, multi_resellers, sim_farms
+from .shoppers import campus, families, fans, nat, offices, repeat_buyers, shoppers
 from .world import Gen, Shared, by_time
 
 __all__ = ["SCENARIOS", "scenario_counts", "simulate", "write_jsonl"]
@@ -19,9 +20,10 @@ __all__ = ["SCENARIOS", "scenario_counts", "simulate", "write_jsonl"]
 
 #: scenario -> (label, share of the orders, generator)
 SCENARIOS: dict[str, tuple[int, float, Callable]] = {
-    "shopper": (0, .69, shoppers), "fan": (0, .10, fans), "nat": (0, .04, nat), "campus": (0, .02, campus),
-    "family": (0, .02, families), "office": (0, .02, offices), "ring": (1, .08, rings),
-    "reseller": (1, .01, resellers), "bonus_hunter": (1, .02, bonus_hunters),
+    "shopper": (0, .62, shoppers), "fan": (0, .10, fans), "nat": (0, .04, nat), "campus": (0, .02, campus),
+    "family": (0, .02, families), "office": (0, .02, offices), "repeat_buyer": (0, .02, repeat_buyers),
+    "ring": (1, .08, rings), "reseller": (1, .01, resellers), "bonus_hunter": (1, .02, bonus_hunters),
+    "aged_ring": (1, .02, aged_rings), "sim_farm": (1, .02, sim_farms), "multi_reseller": (1, .01, multi_resellers),
 }
 
 

@@ -193,3 +193,30 @@ def offices(g: Gen, n: int) -> Iterator[tuple[int, dict]]:
             items = g.items()
         return order_event(t, a, items, "office", 0)
     yield from emit(plans[:n], build)
+
+
+def repeat_buyers(g: Gen, n: int) -> Iterator[tuple[int, dict]]:
+    """Loyal customers ordering 2-5 times a day to their one address, one flash unit at most.
+
+    Established accounts, each with its own devices (a phone and sometimes a
+    laptop), some on mobile data part of the day: busy, but one person.
+    """
+    rnd, ri, plans = g.rnd, g.ri, []
+    while len(plans) < n:
+        t0 = g.day_time()
+        a = g.person(t0, created=g.old(t0, 120))
+        laptop = (g.device(), g.ua())
+        flash_at = ri(0, 4) if rnd() < .4 else -1
+        for i in range(min(ri(2, 5), n - len(plans))):
+            t = g.burst(5000, 1.7, .4, 200_000) if i == flash_at else g.day_time()
+            plans.append((t, a, i == flash_at, laptop))
+
+    def build(t, a, flash, laptop):
+        items = [flash_line(g.hot_sku(), 1, t)] if flash and START <= t < END else g.items()
+        ev = order_event(t, a, items, "repeat_buyer", 0)
+        if rnd() < .3:
+            ev["device_id"], ev["user_agent"] = laptop
+        if rnd() < .25:
+            ev["ip"] = g.res_ip(.3)
+        return ev
+    yield from emit(plans[:n], build)

@@ -27,6 +27,9 @@ from datetime import date, datetime, timedelta, timezone
 from itertools import accumulate
 from operator import itemgetter
 
+from . import disguises
+from .knobs import Knobs
+
 TZ = timezone(timedelta(hours=8))
 SALE_ID = "S1111-2000"
 SALE_START = datetime(2026, 11, 11, 20, 0, tzinfo=TZ)
@@ -229,6 +232,7 @@ class Shared:
                        for i in range(1, 41)]
         self.proxies = [f"{g.pick(_CLOUD_A if i % 2 else RES_A)}.{g.ri(0, 255)}.{g.ri(0, 255)}" for i in range(600)]
         self.pickups = [g.home(pickup=True) for _ in range(200)]
+        self.knobs = Knobs.draw(seed)
 
 
 def _price(x: float) -> float:
@@ -368,6 +372,28 @@ class Gen:
             return cn_address(ci, district, street, postal, name)
         head = pick((city_head(ci), city, region.rstrip("省市") + city.rstrip("市")))
         return head + district + (" " if self.rnd() < .2 else "") + street
+
+    def disguise_more(self, p: tuple, name: str) -> str | dict:
+        """:meth:`disguise` plus the run's typos, pinyin, junk and compact units (:mod:`.disguises`)."""
+        k, r = self.s.knobs, self.r
+        ci, district, road, num, estate, bldg, suffix, unit, room, postal = p
+        rnd = r.random
+        if not bldg or rnd() < .4:  # the usual variations only
+            out = self.disguise(p, name)
+            return disguises.junk(out, r) if isinstance(out, str) and rnd() < k.junk else out
+        road_text = disguises.pinyin_road(road) if rnd() < k.pinyin else disguises.typo(road, r) if rnd() < k.typo else road
+        number = self.pick((f"{num}号", str(num).translate(_FW) + "号", _cn_num(num) + "号"))
+        estate_text = disguises.typo(estate, r) if estate and rnd() < k.typo else estate
+        if rnd() < k.compact:
+            tail = disguises.compact_unit(bldg, unit, room)
+        else:
+            tail = f"{bldg}{suffix}" + (f"{unit}单元" if unit else "") + f"{room}室"
+        street = road_text + number + estate_text + tail
+        if rnd() < k.junk:
+            street = disguises.junk(street, r)
+        if rnd() < .3:
+            return cn_address(ci, district, street, postal, name)
+        return self.pick((city_head(ci), _CITIES[ci][1])) + district + street
 
     def west(self) -> str | dict:
         city, region, country, codes = self.pick(_WEST)

@@ -307,7 +307,7 @@ def test_matcher_state_holds_no_address_text():
 def test_simulated_traffic_links_ring_drops_and_merges_no_strangers(monkeypatch):
     """Rings' disguised drop addresses collapse; no group mixes two real addresses."""
     truth: dict[str, set] = collections.defaultdict(set)
-    render, disguise = sim.Gen.render, sim.Gen.disguise
+    render, disguise, disguise_more = sim.Gen.render, sim.Gen.disguise, sim.Gen.disguise_more
 
     def recorded(original):
         def wrapper(self, parts, *args):
@@ -318,15 +318,18 @@ def test_simulated_traffic_links_ring_drops_and_merges_no_strangers(monkeypatch)
 
     monkeypatch.setattr(sim.Gen, "render", recorded(render))
     monkeypatch.setattr(sim.Gen, "disguise", recorded(disguise))
+    monkeypatch.setattr(sim.Gen, "disguise_more", recorded(disguise_more))
     events = list(simulate(6000, seed=3))
     secret = SECRETS[2]
     m = AddressMatcher()
     members: dict[str, set[str]] = collections.defaultdict(set)
-    ring_keys = set()
+    ring_keys, hard_keys = set(), set()
     for ev in events:
         sig = address_signature(ev["shipping_address"], secret)
         key = address_key(ev["shipping_address"])
         members[m.match(sig, 0.0)].add(key)
+        if ev["scenario"] in ("aged_ring", "sim_farm"):
+            hard_keys.add(key)
         if ev["scenario"] == "ring":
             ring_keys.add(key)
     for keys in members.values():
@@ -338,3 +341,8 @@ def test_simulated_traffic_links_ring_drops_and_merges_no_strangers(monkeypatch)
     drops = {frozenset(truth[k]) for k in ring_keys}
     assert len(ring_keys) > 3 * len(drops)  # the disguises are real
     assert len(ring_groups) <= 1.25 * len(drops)
+    # The aged rings' and SIM farms' drops also come in pinyin, with typos and as 5-2-1102:
+    # pinyin and the compact notation keep their own groups, the rest collapse.
+    hard_groups = {rep for rep, keys in members.items() if keys & hard_keys}
+    hard_drops = {frozenset(truth[k]) for k in hard_keys}
+    assert len(hard_groups) <= 0.5 * len(hard_keys) and len(hard_groups) <= 3 * len(hard_drops)
