@@ -94,6 +94,8 @@ def group_stable(bootstrap: str, group_id: str) -> bool:
         (group,) = admin.describe_consumer_groups([group_id])
     except KafkaError:  # e.g. no group coordinator yet on a fresh broker
         return False
+    except ValueError:  # kafka-python cannot read the authorized operations of a group not formed yet (bit 31)
+        return False
     finally:
         admin.close()
     return group.state == "Stable" and bool(group.members)

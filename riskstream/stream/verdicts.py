@@ -211,12 +211,20 @@ def install_verdicts(app: "faust.App", bootstrap: str, topics: "Topics", decide:
 
     @app.task
     async def follow_verdicts() -> None:
+        unsent: list[Decision] = []  # revisions made but not yet delivered: filing again would not remake them
         while True:
             await ready.wait()
-            revisions = await feed.next()
-            if revisions:
-                log.info("verdicts revised %d decisions", len(revisions))
-                await publish(revisions)
+            try:
+                unsent = _last_each(unsent + await feed.next())
+                if unsent:
+                    log.info("verdicts revised %d decisions", len(unsent))
+                    await publish(unsent)
+                    unsent = []
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broker hiccup must not end verdicts for this worker: read on
+                log.exception("reading or applying verdicts failed; retrying in a second")
+                await asyncio.sleep(1.0)
 
     verdicts = app.topic(topics.verdicts, partitions=topics.verdicts_partitions, key_serializer="raw",
                          value_serializer="raw")

@@ -21,7 +21,7 @@ from riskstream.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = str(ROOT / "rules")
-ORDERS = 900
+ORDERS = 600
 SUSPECT = "suspect-7"
 
 
@@ -72,7 +72,7 @@ def ts_of(event: dict) -> float:
 def thirds() -> list[list[dict]]:
     """Simulated orders in three parts, each with one order of the suspect account in its middle."""
     events = list(simulate(ORDERS, seed=12))
-    parts = [events[:300], events[300:600], events[600:]]
+    parts = [events[:200], events[200:400], events[400:]]
     for part in parts:
         middle = ts_of(part[len(part) // 2])
         part.insert(len(part) // 2, make_order(account_id=SUSPECT, event_time=iso(middle + 0.0005)))
@@ -104,16 +104,17 @@ def test_a_freeze_verdict_reaches_the_stream(kafka_bootstrap, tmp_path):
         verdict = Verdict.create("freeze", "alice", accounts=[SUSPECT], orders=[first["order_id"]], case_id="c-1",
                                  event_time=iso((ts_of(parts[0][-1]) + ts_of(parts[1][0])) / 2))
         with VerdictPublisher(kafka_bootstrap, topics.verdicts) as publisher:
+            sent_ms = time.time() * 1000  # (the verdict record's own timestamp is a little later)
             publisher.publish(verdict)
-            sent_ms = time.time() * 1000
             publisher.publish(verdict)  # delivered twice: applied once
 
         def revised(records) -> bool:
             return any(verdict_reason(d) for d in decisions.decisions().get(first["order_id"], []))
 
         decisions.until(revised, timeout=10)
-        revision = decisions.decisions()[first["order_id"]][-1]
-        arrived = next(r for r in reversed(decisions.records) if r.key.decode() == first["order_id"])
+        revision = next(d for d in decisions.decisions()[first["order_id"]] if verdict_reason(d))
+        arrived = next(r for r in decisions.records if r.key.decode() == first["order_id"]
+                       and verdict_reason(orjson.loads(r.value)))
         latency = (arrived.timestamp - sent_ms) / 1000
         print(f"verdict to revision on risk-decisions: {latency * 1000:.0f} ms")
         assert latency < 2.0
@@ -137,7 +138,7 @@ def test_a_freeze_verdict_reaches_the_stream(kafka_bootstrap, tmp_path):
         publish_paced(kafka_bootstrap, topics.orders, parts[1], rate=2000)
         second = next(e for e in parts[1] if e["account_id"] == SUSPECT)
         decisions.until(lambda r: len({x.key for x in r}) >= len(parts[0]) + len(parts[1]), timeout=60)
-        (frozen,) = decisions.decisions()[second["order_id"]]
+        frozen = decisions.decisions()[second["order_id"]][0]  # its first decision (a rebalance may publish it again)
         assert frozen["action"] == "freeze" and verdict_reason(frozen)["reason"] == "verdict by alice"
 
         # Killed and started again, the worker still knows the verdict.
@@ -150,6 +151,10 @@ def test_a_freeze_verdict_reaches_the_stream(kafka_bootstrap, tmp_path):
         decisions.until(lambda r: len({x.key for x in r}) >= everything, timeout=90)
         decisions.settle(2.0)  # escalations and revisions published again after the restart
         assert verdict_reason(decisions.decisions()[third["order_id"]][-1])["reason"] == "verdict by alice"
+    except BaseException:
+        for log in sorted(tmp_path.glob("worker-*.log")):
+            print(f"--- {log.name}:\n" + log.read_text(errors="replace")[-3000:])
+        raise
     finally:
         worker.stop()
         decisions.close()
