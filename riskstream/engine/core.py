@@ -40,6 +40,7 @@ from .checks import Check, ListCheck, Tracker, compile_checks, tracker_identity
 from .clusters import GraphStep
 from .escalation import Escalator, Trigger
 from .order_view import EntityKeys, OrderView, SaleIndex
+from .safety import FreezeGuard
 from .verdicts import VERDICT_KIND, VerdictLists
 from .windows import DEFAULT_KEY_CAP, Aggregate
 
@@ -143,6 +144,7 @@ class DecisionEngine:
         self.verdicts = VerdictLists()  # an engine for a new rule set takes the old one's (see use_verdicts)
         if self.graph is not None:
             self.graph.escalator.verdicts = self.verdicts  # type: ignore[union-attr]
+        self.safety = FreezeGuard(ruleset.header.safety)  # the mass-freeze cap (see .safety)
 
     def use_verdicts(self, lists: VerdictLists) -> None:
         """Share another engine's verdict lists (an engine built for a new rule set keeps the reviewers' verdicts)."""
@@ -183,6 +185,8 @@ class DecisionEngine:
     def take_escalations(self) -> list[Decision]:
         """New revisions of earlier orders escalated since the last call (a cluster crossed a threshold)."""
         out, self._escalations = self._escalations, []
+        for revision in out:
+            self.safety.apply(revision)
         return out
 
     def count(self, event: OrderEvent, frozen: bool = False) -> tuple[OrderView, list[list[Aggregate]]]:
@@ -267,6 +271,7 @@ class DecisionEngine:
         if cluster is not None and cluster.id is not None:
             decision.cluster_id = cluster.id
             decision.cluster = cluster.record()
+        self.safety.apply(decision, event.ts)
         if escalate and self.graph is not None:
             escalated = self.graph.escalator.decided(view, decision, decision.decided_at)  # type: ignore[union-attr]
             if escalated:

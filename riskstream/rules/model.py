@@ -374,10 +374,20 @@ class Thresholds(_Strict):
         return self
 
 
+class FreezeCap(_Strict):
+    """The mass-freeze safety cap: a freeze beyond these limits is downgraded to hold and sent to review."""
+
+    max_cluster_accounts: int | None = Field(
+        None, ge=1, description="a freeze of an order whose cluster has more accounts than this is held instead")
+    max_freezes_per_minute: int | None = Field(
+        None, ge=1, description="freezes allowed within any minute of event time; the ones beyond it are held instead")
+
+
 class Header(_Strict):
     version: str = Field("0", description="the analysts' version label; a content hash is appended")
     description: str = ""
     thresholds: Thresholds = Thresholds()
+    safety: FreezeCap = Field(FreezeCap(), description="limits that keep a broad rule from freezing a whole sale")
 
 
 class RuleFile(_Strict):

@@ -310,6 +310,7 @@ def create_app(
             for decision in decided:
                 metrics.observe_decision(decision.action.label, origins.take(decision.order_id, now),
                                          review=decision.action.flagged)
+            metrics.observe_capped(decide.engine.safety.take_held())  # the mass-freeze cap's holds
 
     return app
 

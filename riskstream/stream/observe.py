@@ -10,6 +10,8 @@
     one published decision; ``latency_s`` is the time from the order's
     origin (see :class:`Origins`) to the decision's publish, ``None`` when
     unknown (a revised decision, say).
+``observe_capped(n)``
+    ``n`` freezes the mass-freeze safety cap downgraded to holds.
 ``observe_dead(field)``
     one dead letter, labelled by the field that was wrong.
 ``tick(now)``
@@ -109,6 +111,10 @@ class Metrics:
             namespace=ns, registry=reg,
         )
         self.review_total = Counter("review", "Decisions published to the review queue.", namespace=ns, registry=reg)
+        self.freezes_capped_total = Counter(
+            "freezes_capped", "Freezes the mass-freeze safety cap downgraded to hold (sent to review).",
+            namespace=ns, registry=reg,
+        )
         self.decision_latency_seconds = Histogram(
             "decision_latency_seconds",
             "Seconds from an order's origin time to the publish of its decision.",
@@ -159,6 +165,11 @@ class Metrics:
             self.review_total.inc()
         if latency_s is not None:
             self.decision_latency_seconds.observe(max(latency_s, 0.0))
+
+    def observe_capped(self, n: int = 1) -> None:
+        """``n`` freezes downgraded to hold by the safety cap."""
+        if n:
+            self.freezes_capped_total.inc(n)
 
     def observe_dead(self, field: str | None = None) -> None:
         """One dead letter; ``field`` names the bad field (``None``: not one field).

@@ -135,6 +135,7 @@ class Decide:
             if carried:  # an escalation stands: the order is decided again with it
                 after.reasons.extend(carried)
                 after.action, after.score = self.engine.policy.action(after.reasons)
+                self.engine.safety.apply(after)  # the mass-freeze cap holds as it did
                 after.cluster_id, after.cluster = before.cluster_id, before.cluster
             if after.action != before.action or {r.rule for r in after.reasons} != {r.rule for r in before.reasons}:
                 after.revision = before.revision + 1
