@@ -2,6 +2,7 @@
 #   make demo   start a local Kafka and a worker, stream a simulated flash sale, print the outcome
 #   make test   run the linters and the test suite
 #   make lint   pyflakes checks, import order and the import layers
+#   make fuzz   a million coverage-guided executions over the parsers (atheris); the corpus grows in tests/fuzz/corpus
 #   make model  rebuild the default anomaly model (models/anomaly.skops) from simulated traffic
 # Both create .venv and install what they need on first use.
 
@@ -18,7 +19,7 @@ MODEL_ORDERS ?= 100000
 MODEL_SEED ?= 1
 HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test lint install native tools console-tools bench model model-eval clean
+.PHONY: demo replay-demo test lint install native tools console-tools bench model model-eval clean fuzz
 
 install: $(STAMP)
 
@@ -60,6 +61,11 @@ console-tools:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else echo "missing:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; \
 	fi
+
+FUZZ_RUNS ?= 1000000
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	nice -n 10 $(PY) tests/fuzz/campaign.py --runs $(FUZZ_RUNS)
 
 demo: $(STAMP)
 	$(RS) demo --orders $(ORDERS) --seed $(SEED)

@@ -25,8 +25,7 @@ _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 _E164 = phonenumbers.PhoneNumberFormat.E164
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _phone_key_library(phone: str, region: str) -> str | None:
+def _e164(phone: str, region: str | None) -> str | None:
     try:
         number = phonenumbers.parse(phone, region)
     except phonenumbers.NumberParseException:
@@ -34,6 +33,22 @@ def _phone_key_library(phone: str, region: str) -> str | None:
     if phonenumbers.is_possible_number_with_reason(number) != _POSSIBLE:
         return None
     return phonenumbers.format_number(number, _E164)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _phone_key_library(phone: str, region: str) -> str | None:
+    key = _e164(phone, region)
+    # The library's E.164 text of a number with a leading zero is not always read back as
+    # the same number ("+8800138000" -> "+880138000"): take the key to a fixed point,
+    # so that the key of a key is the key itself.
+    for _ in range(20):  # each round drops at most one zero; E.164 has at most 15 digits
+        if key is None:
+            return None
+        again = _e164(key, None)
+        if again is None or again == key:
+            return key
+        key = again
+    return key
 
 
 def _cn_mobile_fast(phone: str) -> str | None:

@@ -76,6 +76,10 @@ def _parse_file(name: str, raw: bytes, problems: list[Problem]) -> tuple[RuleFil
     except ValueError as exc:
         problems.append(Problem(name, exc.args[1] if len(exc.args) > 1 else None, "", str(exc.args[0])))
         return None
+    except yaml.YAMLError as exc:  # a scalar no safe constructor takes ("=", an unknown tag)
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(Problem(name, mark.line + 1 if mark else None, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        return None
     if not isinstance(data, dict):
         problems.append(Problem(name, 1, "", "a rule file is a mapping with sections ruleset, sales, lists, rules"))
         return None
