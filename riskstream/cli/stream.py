@@ -24,10 +24,15 @@ from ..terminal import err, progress_bar
 def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | None, app_id: str, model: str | None,
            log_level: str, log_json: bool) -> None:
     """Run a stream worker: decide orders from Kafka and publish decisions."""
+    from ..stream.storage import StateDirError
     from ..stream.worker import run_worker
 
-    run_worker(bootstrap or default_bootstrap(), web_port=web_port, data_dir=data_dir, rules=rules, app_id=app_id,
-               model=model, log_level=log_level, log_json=log_json)
+    try:
+        run_worker(bootstrap or default_bootstrap(), web_port=web_port, data_dir=data_dir, rules=rules, app_id=app_id,
+                   model=model, log_level=log_level, log_json=log_json)
+    except StateDirError as exc:
+        err(f"error: {exc.strerror}")
+        raise SystemExit(2) from None
 
 
 @click.command()
