@@ -9,7 +9,7 @@
     riskstream worker | demo | produce INPUT | decisions                  (stream.py)
     riskstream kafka up | down | status | logs                            (kafka.py)
     riskstream verdicts publish FILE                                      (verdicts.py)
-    riskstream cases ingest                                               (cases.py)
+    riskstream cases ingest | cases export-labels HISTORY -o FILE        (cases.py)
     riskstream bench replay | model | memory | graph | address | kill | stream | verdicts   (bench.py)
 
 Command modules import the domain, never each other.  Rules or a model that

@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from ..terminal import err
+from ..terminal import columns_of, err
 
 STORE_HELP = "case store: a SQLite path or a SQLAlchemy URL [default: $RISKSTREAM_CASES_URL or var/cases.db]"
 
@@ -49,3 +49,36 @@ def ingest(store_target: str | None, bootstrap: str | None, group: str, idle_exi
     err(f"read {progress.records:,} records in {progress.batches:,} batches: {result.added:,} revisions stored, "
         f"{result.duplicates:,} duplicates, {result.ignored:,} allowed orders outside any case, "
         f"{progress.dead:,} refused (dead-lettered), {len(result.cases):,} cases changed")
+
+
+@cases.command("export-labels")
+@click.argument("history", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--store", "-s", "store_target", help=STORE_HELP)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="labelled orders (JSONL, riskstream.order/v1 with the label field; - for stdout)")
+@click.option("--label-field", default="label", show_default=True, help="field that holds the label (1 or 0)")
+@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
+@click.option("--strict", is_flag=True, help="exit 1 when a labelled order is missing from HISTORY")
+def export_labels(history, store_target, output, label_field, columns, strict) -> None:
+    """Write the orders of HISTORY (JSONL or CSV) that reviewers labelled: confirmed scalping = 1, false positive
+    or release = 0, ready for `riskstream model train --label-field label` and `riskstream replay`."""
+    from ..console.labels import LabelExportError
+    from ..console.labels import export_labels as export
+    from ..console.store import CaseStore, StoreError
+    from ..offline.history import open_output, read_records
+
+    try:
+        store = CaseStore.open(store_target)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with open_output(output) as out:
+            result = export(store, read_records(list(history), columns_of(columns)), out.write,
+                            label_field=label_field)
+    except (LabelExportError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    err(result.summary())
+    if strict and result.missing:
+        raise SystemExit(1)
