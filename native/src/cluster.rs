@@ -536,14 +536,17 @@ impl ClusterIndex {
                 self.do_sweep();
             }
         }
-        let nodes: Vec<String> = nodes.try_iter()?.map(|n| n?.extract::<String>()).collect::<PyResult<_>>()?;
+        let bound: Vec<Bound<'py, PyString>> = match nodes.downcast::<PyList>() {
+            Ok(list) => list.iter().map(|n| n.downcast_into::<PyString>().map_err(PyErr::from)).collect::<PyResult<_>>()?,
+            Err(_) => nodes.try_iter()?.map(|n| Ok(n?.downcast_into::<PyString>()?)).collect::<PyResult<_>>()?,
+        };
+        let nodes: Vec<&str> = bound.iter().map(|n| n.to_str()).collect::<PyResult<_>>()?;
         let mut me: Option<u32> = self.accounts.get(account).copied();
         let (mut shared, mut restamp, mut solo) = (false, false, false);
         let refresh = self.refresh;
         let mut passed = 0u64;
         let mut account_name: Option<Name> = me.map(|i| self.m(i).id.clone());
-        for node in &nodes {
-            let node: &str = node;
+        for &node in &nodes {
             if let Some(hub) = self.hubs.get_mut(node) {
                 if refresh != 0.0 {
                     let seen = hub.seen.as_mut().expect("a spotting index's hubs keep their accounts");
@@ -671,11 +674,11 @@ impl ClusterIndex {
         if solo {
             let names: Vec<Name> = nodes
                 .iter()
-                .map(|n| match self.entities.get_key_value(n.as_str()) {
+                .map(|&n| match self.entities.get_key_value(n) {
                     Some((k, _)) => k.clone(),
-                    None => match self.hubs.get_key_value(n.as_str()) {
+                    None => match self.hubs.get_key_value(n) {
                         Some((k, _)) => k.clone(),
-                        None => Rc::from(n.as_str()),
+                        None => Rc::from(n),
                     },
                 })
                 .collect();

@@ -4,6 +4,7 @@
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList};
+use pyo3::sync::GILOnceCell;
 use pyo3::IntoPyObjectExt;
 
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +48,7 @@ pub fn py_sum<'py>(py: Python<'py>, nums: impl Iterator<Item = Num>) -> PyResult
     for n in nums {
         list.append(n.to_py(py)?)?;
     }
-    let builtins = py.import("builtins")?;
-    Ok(builtins.getattr("sum")?.call1((list,))?.unbind())
+    static SUM: GILOnceCell<PyObject> = GILOnceCell::new();
+    let sum = SUM.get_or_try_init(py, || -> PyResult<PyObject> { Ok(py.import("builtins")?.getattr("sum")?.unbind()) })?;
+    Ok(sum.call1(py, (list,))?)
 }

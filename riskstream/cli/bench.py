@@ -159,3 +159,36 @@ def _broker(bootstrap: str | None, port: int | None) -> Iterator[str]:
     finally:
         if started:
             broker.down()
+
+
+@bench.command("report")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--baseline", default="7e60840", show_default=True, help="the commit to compare replay speed with")
+@click.option("--repeat", type=click.IntRange(1), default=2, show_default=True, help="turns per replay and passes per step")
+@click.option("--memory-orders", type=click.IntRange(4), default=400_000, show_default=True,
+              help="synthetic orders (six new entities each) in the memory run")
+@click.option("--stream", "with_stream", is_flag=True, help="also run `bench stream` (starts the local broker if needed)")
+@click.option("--rate", "rates", type=float, multiple=True, default=(1000.0, 2000.0), show_default=True,
+              help="publish rate of a stream latency run (repeatable; with --stream)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the figures as JSON here too")
+def bench_report(input_path: str, baseline: str, repeat: int, memory_orders: int, with_stream: bool,
+                 rates: tuple[float, ...], output: str | None) -> None:
+    """Replay of this tree (native and pure Python) beside a baseline commit, engine cost per
+    step, graph stage rate, memory per entity, stream figures (--stream) and a capacity model."""
+    from contextlib import nullcontext
+
+    from ..bench.report import bench_report as run
+    from ..bench.report import summary
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    with _broker(None, None) if with_stream else nullcontext(None) as bootstrap:
+        stream = None if bootstrap is None else {"bootstrap": bootstrap, "orders": 50_000, "rates": rates,
+                                                 "latency_seconds": 4.0, "seed": 11, "rules": "rules"}
+        result = run(input_path, baseline=baseline, repeat=repeat, memory_orders=memory_orders, stream=stream, say=say)
+    if output:
+        with open(output, "wb") as out:
+            out.write(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    for line in summary(result):
+        click.echo(line)
