@@ -190,14 +190,17 @@ def capacity_model(target: float, engine_micros: float, stream_micros: float | N
                    graph_orders_per_second: float) -> dict[str, Any]:
     """Worker processes for ``target`` orders/s: each worker (one core) spends ``engine_micros`` deciding
     an order plus the stream's own cost per order (Kafka client, hops, encoding: drain time per
-    order minus the engine's, when a stream drain was measured); the graph stage runs in one of them."""
+    order minus the engine's, when a stream drain was measured), and the one graph stage takes a
+    core of its own.  Every stage but the graph scales by partitions; the graph must fit one core,
+    else it caps the whole at ``graph_orders_per_second``."""
     per_order = engine_micros + (stream_micros or 0.0)
-    workers = math.ceil(target * per_order / 1e6)
+    partitioned = math.ceil(target * per_order / 1e6)
     graph_share = target / graph_orders_per_second  # of one core
+    fits = graph_share <= 1
     return {"target_orders_per_second": target, "engine_micros_per_order": engine_micros,
             "stream_micros_per_order": stream_micros, "worker_micros_per_order": round(per_order, 1),
-            "workers": workers + (1 if graph_share > 0 else 0) if graph_share <= 1 else None,
-            "graph_stage_core_share": round(graph_share, 2),
-            "graph_stage_fits_one_core": graph_share <= 1,
+            "partitioned_workers": partitioned, "workers": partitioned + 1,
+            "graph_stage_core_share": round(graph_share, 2), "graph_stage_fits_one_core": fits,
+            "capped_at_orders_per_second": None if fits else round(graph_orders_per_second),
             "conditions": "workers = ceil(target x worker us per order / 1e6) + one core for the one graph stage; "
-                          "stages scale by partitions except the graph, which must fit one core"}
+                          "stream cost per order included only when a stream drain was measured"}

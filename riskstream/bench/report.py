@@ -78,9 +78,18 @@ def summary(report: dict[str, Any]) -> list[str]:
         lines.append(f"memory ({side}): {m['bytes_per_entity']} bytes per active entity, 10M entities "
                      f"{m['ten_million_entities_gib']} GiB   target 4 GiB")
     if "stream" in report:
-        lines.append(f"stream: {report['stream'].get('summary', report['stream'])}")
+        st = report["stream"]
+        lines.append(f"stream drain: worker {st['worker']['throughput']['orders_per_second']:,.0f} orders/s, "
+                     f"pass-through {st['passthrough']['throughput']['orders_per_second']:,.0f} orders/s, ratio "
+                     f"{st['ratio_to_passthrough']}   target 0.5")
+        for name, run in st["worker"].items():
+            if name.startswith("latency_at_"):
+                lines.append(f"stream latency at {run['published_per_second']:,.0f}/s: p50 {run['latency_ms']['p50']} "
+                             f"ms, p99 {run['latency_ms']['p99']} ms, missing {run['missing']}")
     c = report["capacity"]
+    cap = "" if c["graph_stage_fits_one_core"] else f", so the graph caps the whole at {c['capped_at_orders_per_second']:,}/s"
+    stream = "" if c["stream_micros_per_order"] is not None else " (engine only: no stream drain measured)"
     lines.append(f"capacity for {c['target_orders_per_second']:,.0f} orders/s: {c['workers']} worker processes "
-                 f"({c['worker_micros_per_order']} us per order per worker; graph stage "
-                 f"{c['graph_stage_core_share']} of a core)   target 8")
+                 f"({c['worker_micros_per_order']} us per order per worker{stream}; graph stage "
+                 f"{c['graph_stage_core_share']} of a core{cap})   target 8")
     return lines

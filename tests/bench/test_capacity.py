@@ -24,8 +24,10 @@ def test_stage_costs_and_graph_stage_take_every_order(tmp_path):
 def test_capacity_counts_workers_and_a_core_for_the_graph():
     model = capacity_model(100_000, engine_micros=60.0, stream_micros=20.0, graph_orders_per_second=200_000)
     assert model["workers"] == 8 + 1 and model["graph_stage_fits_one_core"]
+    assert model["capped_at_orders_per_second"] is None
     slow_graph = capacity_model(100_000, engine_micros=60.0, stream_micros=None, graph_orders_per_second=50_000)
-    assert slow_graph["workers"] is None and not slow_graph["graph_stage_fits_one_core"]
+    assert slow_graph["partitioned_workers"] == 6 and not slow_graph["graph_stage_fits_one_core"]
+    assert slow_graph["capped_at_orders_per_second"] == 50_000 and slow_graph["graph_stage_core_share"] == 2.0
 
 
 def test_decision_files_compare_without_the_decision_clock(tmp_path):
