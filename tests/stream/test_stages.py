@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from riskstream.engine import DecisionEngine
+from riskstream.engine.verdicts import verdict_reasons
 from riskstream.model import FeatureExtractor, FixedModel, Scoring, load_model
 from riskstream.rules import load_ruleset
 from riskstream.sim import simulate
@@ -20,6 +21,7 @@ from riskstream.stream.stages import (
     pack_progress,
     partition_of,
 )
+from riskstream.stream.verdicts import VerdictStage
 from riskstream.testing import FakeClock
 
 PARTITIONS = 4
@@ -45,15 +47,17 @@ class Worker:
         self.decide = Decide(decide, scoring=Scoring(decide, FixedModel(model)))
 
 
-def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None):
+def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None, verdicts=()):
     """Push lines through orders -> touches (and links) -> signals with ``workers``
     workers sharing the partitions.  Like live traffic, partitions progress
     together: each round takes every partition's orders of the next ``step``
     seconds, and every partition is then screened to its end (the graph stage
     hears so); with ``batch``, each round takes ``batch`` orders per partition
     instead, like a consumer catching up on history, far out of event-time
-    order, and a partition is only at its end once all its orders are screened."""
+    order, and a partition is only at its end once all its orders are screened.  ``verdicts``
+    reach every worker's decide stage once half the lines are screened."""
     crew = [Worker(ruleset, {p for p in range(PARTITIONS) if p % workers == w}, model) for w in range(workers)]
+    verdicts_due = list(verdicts)
     owner = {p: next(w for w in crew if p in w.owned) for p in range(PARTITIONS)}
     graph = crew[-1].graph
     orders = defaultdict(list)
@@ -102,13 +106,21 @@ def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None):
             for q, items in owner[p].entities.run(taken).items():
                 signals[q].extend(items)
         sent = []
+        revised = []
+        if verdicts_due and sum(screened.values()) * 2 >= len(lines):
+            for worker in crew:  # every worker reads the whole verdicts topic
+                revised.extend(VerdictStage(worker.decide).file(verdicts_due))
+            verdicts_due = []
         for p in range(PARTITIONS):
             taken = [queue.pop(p, []) for queue in (plans, signals, clusters, triggers)]
-            for decision in owner[p].decide.run(*taken):
-                before = decisions.get(decision.order_id)
-                if before is not None:  # only an escalation may follow a decision
-                    assert decision.revision > before.revision and decision.action >= before.action
-                decisions[decision.order_id] = decision
+            revised.extend(owner[p].decide.run(*taken))
+        for decision in revised:
+            before = decisions.get(decision.order_id)
+            if before is not None:  # only an escalation (or a reviewer's verdict) may follow a decision
+                assert decision.revision > before.revision
+                assert decision.action >= before.action or verdict_reasons(decision)
+            decisions[decision.order_id] = decision
+        for p in range(PARTITIONS):
             sent.extend(owner[p].decide.take_triggers())
         for p in range(PARTITIONS):  # every decide partition hears every trigger
             triggers[p].extend(sent)
@@ -158,6 +170,37 @@ def test_two_workers_decide_as_one(day):
     one, _ = run_topology(ruleset, lines, workers=1)
     two, _ = run_topology(ruleset, lines, workers=2)
     assert {o: d.action for o, d in one.items()} == {o: d.action for o, d in two.items()}
+
+
+def test_verdicts_arriving_mid_stream_end_where_replay_ends(day):
+    """Verdicts reach two workers' decide stages halfway through (revising what they decided and
+    deciding later orders with them); the final decisions are replay's with verdicts merged by time."""
+    from riskstream import Verdict
+    from riskstream.offline.replay import ReplayReport, decide_records
+    from riskstream.offline.verdicts import VerdictSchedule
+
+    ruleset, lines, offline = day
+    events = [orjson.loads(line) for line in lines]
+    early = [e for e in events[: len(events) // 3] if offline[e["order_id"]].action.flagged][:20]
+    verdicts = []
+    for n, order in enumerate(early):
+        if n % 2:
+            verdicts.append(Verdict.create("freeze", "alice", accounts=[order["account_id"]], orders=[order["order_id"]],
+                                           event_time=order["event_time"], verdict_id=f"v-{n}"))
+        else:
+            verdicts.append(Verdict.create("release", "bob", orders=[order["order_id"]], accounts=[order["account_id"]],
+                                           event_time=order["event_time"], verdict_id=f"v-{n}"))
+    assert len(verdicts) == 20
+    engine = DecisionEngine(ruleset, clock=FakeClock())
+    replayed = {d.order_id: d for _, d in decide_records(engine, ((str(n), x) for n, x in enumerate(lines)),
+                                                         ReplayReport(), verdicts=VerdictSchedule(engine, verdicts))}
+    online, dead = run_topology(ruleset, lines, workers=2, verdicts=verdicts)
+    assert not dead and set(online) == set(replayed)
+    differ = [o for o in replayed if online[o].action != replayed[o].action]
+    assert len(differ) <= len(replayed) * 0.001, differ[:5]
+    for order in early:
+        assert verdict_reasons(online[order["order_id"]]), order["order_id"]
+    assert sum(online[o["order_id"]].action.label == "allow" for o in early) == 10
 
 
 def test_the_model_scores_the_same_online_as_offline(day, tmp_path):
