@@ -17,6 +17,11 @@ idempotent by verdict id.
   publish a verdict's revision again (same content, deterministic), never lose it.
 * Bad verdict records go to the dead-letter topic with the reason: a small
   agent in the workers' group checks each ``risk-verdicts`` partition once.
+
+Limits: only orders the decide stage still keeps (its last ``Decide.keep``
+concluded orders, 200,000 by default) can be revised live; an older order a
+verdict names keeps its decision (replay, which keeps every named order,
+revises it).  Lists keep every verdict, expired ones included.
 """
 
 from __future__ import annotations
