@@ -23,6 +23,10 @@ log = logging.getLogger("riskstream.cases")
 
 DEFAULT_GROUP = "riskstream-cases"
 MAX_RECORDS = 5000  #: records per poll, one transaction
+# kafka-python asks for up to 50 MiB per fetch but refuses network frames over 1 MB by default, so a fetch of
+# several full partitions fails ("Invalid frame length"); both bounds are set together.
+FETCH_MAX_BYTES = 8 * 1024 * 1024
+JOIN_TIMEOUT = 60.0  #: seconds to wait for the group to assign partitions
 
 
 @dataclass(slots=True)
@@ -49,6 +53,7 @@ class CaseConsumer:
         self._consumer = KafkaConsumer(
             self.topics.review, self.topics.decisions, bootstrap_servers=self.bootstrap, group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=MAX_RECORDS,
+            fetch_max_bytes=FETCH_MAX_BYTES, receive_message_max_bytes=FETCH_MAX_BYTES + 1024 * 1024,
             client_id="riskstream-cases", **(options | kafka_options))
         self._dlq = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id="riskstream-cases-dlq",
                                   **options)
@@ -81,11 +86,22 @@ class CaseConsumer:
         return len(messages)
 
     def run(self, *, idle_exit: float | None = None, should_stop: Callable[[], bool] = lambda: False) -> IngestProgress:
-        """Poll until ``should_stop()``, or until nothing came for ``idle_exit`` seconds."""
-        last = time.monotonic()
+        """Poll until ``should_stop()``, or until nothing came for ``idle_exit`` seconds.
+
+        The idle time counts from when the group gave this consumer its partitions: a fresh
+        broker may take seconds to set up the group, and that is not an idle topic."""
+        from kafka.errors import KafkaTimeoutError
+
+        started = last = time.monotonic()
         while not should_stop():
             if self.poll_once():
                 last = time.monotonic()
+            elif not self._consumer.assignment():
+                last = time.monotonic()
+                if last - started > JOIN_TIMEOUT:
+                    raise KafkaTimeoutError(f"no partitions of {self.topics.review} and {self.topics.decisions} "
+                                            f"assigned after {JOIN_TIMEOUT:.0f} s: is the broker up and the group "
+                                            "free?")
             elif idle_exit is not None and time.monotonic() - last >= idle_exit:
                 break
         return self.progress

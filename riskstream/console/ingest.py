@@ -139,8 +139,11 @@ class CaseIngest:
                     select(Revision.order_id, Revision.revision).where(
                         tuple_(Revision.order_id, Revision.revision).in_(chunk))).tuples())
             orders: dict[str, Order] = {}
+            first: dict[str, int] = {}  # each held order's first stored revision: its timeline starts there
             for chunk in _chunks(order_ids):
                 orders.update((o.order_id, o) for o in session.scalars(select(Order).where(Order.order_id.in_(chunk))))
+                first.update(session.execute(select(Revision.order_id, func.min(Revision.revision))
+                                             .where(Revision.order_id.in_(chunk)).group_by(Revision.order_id)).tuples().all())
             fresh = [checked[key] for key in sorted(checked, key=lambda k: (k[1], k[0])) if key not in seen]
             result.duplicates += len(checked) - len(fresh)
             wanted = {case_id_for(d) for d in fresh} | {o.case_id for o in orders.values()}
@@ -151,9 +154,12 @@ class CaseIngest:
             for data in fresh:
                 order = orders.get(data["order_id"])
                 action: Outcome = data["_action"]
-                if order is None and not action.flagged:
-                    result.ignored += 1  # an allowed order nobody has to review
+                if not action.flagged and (order is None or data["revision"] < first.get(data["order_id"], 0)):
+                    # An allowed order nobody has to review, or an allowed revision from before the order was
+                    # flagged: ignored whether it comes before or after the flag, so ingest twice is one row.
+                    result.ignored += 1
                     continue
+                first.setdefault(data["order_id"], data["revision"])
                 session.add(Revision(order_id=data["order_id"], revision=data["revision"], action=int(action),
                                      score=float(data["score"]), reasons=data["reasons"],
                                      decided_at=data["decided_at"]))

@@ -68,6 +68,17 @@ def test_a_lone_order_moves_into_its_cluster_case_and_a_release_revision_updates
     assert sorted(timeline) == [1, 2, 3]
 
 
+
+@pytest.mark.parametrize("batches", [[["a1"], ["h2"]], [["h2"], ["a1"]], [["a1", "h2"]], [["h2"], ["a1", "h2"]]])
+def test_an_allowed_revision_before_the_flag_is_ignored_in_any_arrival_order(sqlite_store, batches):
+    made = {"a1": decision("o1", 1, "allow"), "h2": decision("o1", 2, "hold")}
+    ingest = CaseIngest(sqlite_store)
+    for batch in batches + batches:  # and everything again: the same rows
+        ingest.ingest([made[name] for name in batch])
+    with sqlite_store.session() as session:
+        assert session.scalars(select(Revision.revision).where(Revision.order_id == "o1")).all() == [2]
+        assert session.get(Order, "o1").action == int(Outcome.HOLD)
+
 def test_bad_records_are_refused_by_field_and_the_rest_of_the_batch_is_stored(sqlite_store):
     bad_revision = decision("o3", 0, "hold")
     bad_action = decision("o4", 1, "smite")
