@@ -19,7 +19,11 @@ from ..terminal import columns_of, err, progress_bar, ticking, write_json
 @click.option("--report", "report_path", help="write the report JSON here")
 @click.option("--verdicts", "verdicts_path", type=click.Path(exists=True, dir_okay=False),
               help="reviewers' verdicts (JSONL, riskstream.verdict/v1), merged in by time")
-def replay(inputs, rules, model, label_field, group_field, columns, output, report_path, verdicts_path) -> None:
+@click.option("--rulesets", "rulesets_path", type=click.Path(exists=True, dir_okay=False),
+              help="published rule sets (JSONL, riskstream.ruleset/v1, as `riskstream rules history` writes), "
+                   "each deciding from its effective time on")
+def replay(inputs, rules, model, label_field, group_field, columns, output, report_path, verdicts_path,
+           rulesets_path) -> None:
     """Replay order history through the engine, in order of appearance."""
     from ..offline.history import open_output, read_records, total_bytes
     from ..offline.replay import replay as run
@@ -33,6 +37,8 @@ def replay(inputs, rules, model, label_field, group_field, columns, output, repo
         except VerdictError as exc:
             raise click.ClickException(str(exc)) from None
     engine = load_engine(rules)
+    if rulesets_path:
+        _schedule(engine, rulesets_path)
     scoring = load_scoring(engine, model)
     counter = [0]
     writer = open_output(output) if output else None
@@ -49,6 +55,20 @@ def replay(inputs, rules, model, label_field, group_field, columns, output, repo
     summary = report.to_dict()
     write_json(report_path, summary)
     _print_summary(summary)
+
+
+def _schedule(engine, path: str) -> None:
+    """Switch ``engine`` to each live rule set of the file at its effective time (as the workers do)."""
+    from ..engine.switch import schedule_ruleset
+    from ..rules import RuleFileError
+    from ..rules.published import read_published_file
+
+    try:
+        for published in read_published_file(path):
+            if published.role == "live":
+                schedule_ruleset(engine, published.ruleset, published.effective_ts)
+    except RuleFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _print_summary(summary: dict) -> None:

@@ -41,6 +41,7 @@ from .clusters import GraphStep
 from .escalation import Escalator, Trigger
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .safety import FreezeGuard
+from .switch import RulesetSchedule
 from .verdicts import VERDICT_KIND, VerdictLists
 from .windows import DEFAULT_KEY_CAP, Aggregate
 
@@ -145,6 +146,7 @@ class DecisionEngine:
         if self.graph is not None:
             self.graph.escalator.verdicts = self.verdicts  # type: ignore[union-attr]
         self.safety = FreezeGuard(ruleset.header.safety)  # the mass-freeze cap (see .safety)
+        self.schedule: RulesetSchedule | None = None  # rule sets published since (see .switch)
 
     def use_verdicts(self, lists: VerdictLists) -> None:
         """Share another engine's verdict lists (an engine built for a new rule set keeps the reviewers' verdicts)."""
@@ -242,6 +244,8 @@ class DecisionEngine:
         escalation (the stream does so when a late order grew its windows).
         """
         event = view.event
+        if self.schedule is not None:
+            self.schedule.use(self, event.ts)  # the rule set in effect at the order's event time
         active: list[Reason] = []
         shadow: list[Reason] = []
         for check in self.checks:

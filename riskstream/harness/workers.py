@@ -41,7 +41,8 @@ class WorkerProcess:
         return os.environ | {
             "RISKSTREAM_TOPIC_ORDERS": t.orders, "RISKSTREAM_TOPIC_DECISIONS": t.decisions,
             "RISKSTREAM_TOPIC_REVIEW": t.review, "RISKSTREAM_TOPIC_DLQ": t.dlq,
-            "RISKSTREAM_TOPIC_VERDICTS": t.verdicts, "RISKSTREAM_PARTITIONS": str(t.partitions),
+            "RISKSTREAM_TOPIC_VERDICTS": t.verdicts, "RISKSTREAM_TOPIC_RULES": t.rules,
+            "RISKSTREAM_PARTITIONS": str(t.partitions),
         } | self.settings
 
     def start(self) -> None:

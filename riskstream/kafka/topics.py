@@ -8,6 +8,7 @@ risk-decisions  RISKSTREAM_TOPIC_DECISIONS  6           every decision, keyed by
 risk-review     RISKSTREAM_TOPIC_REVIEW     6           flagged decisions (the reviewers' queue)
 orders-dlq      RISKSTREAM_TOPIC_DLQ        1           bad events with the reason and the original bytes
 risk-verdicts   RISKSTREAM_TOPIC_VERDICTS   3           reviewers' verdicts, keyed by verdict id (compacted)
+risk-rules      RISKSTREAM_TOPIC_RULES      1           published rule sets, keyed by role: live, shadow (compacted)
 ==============  ==========================  ==========  =================================================
 
 ``RISKSTREAM_PARTITIONS`` sets one partition count for the three high-volume keyed
@@ -44,6 +45,7 @@ _NAME_ENV = {
     "review": "RISKSTREAM_TOPIC_REVIEW",
     "dlq": "RISKSTREAM_TOPIC_DLQ",
     "verdicts": "RISKSTREAM_TOPIC_VERDICTS",
+    "rules": "RISKSTREAM_TOPIC_RULES",
 }
 _PARTITIONS_ENV = "RISKSTREAM_PARTITIONS"
 
@@ -67,6 +69,7 @@ class Topics:
     review: str = "risk-review"
     dlq: str = "orders-dlq"
     verdicts: str = "risk-verdicts"
+    rules: str = "risk-rules"  #: one partition: every worker reads the rule sets in publish order
     partitions: int = 6  #: orders, decisions and review
     dlq_partitions: int = 1
     verdicts_partitions: int = 3
@@ -106,6 +109,7 @@ class Topics:
             self.review: self.partitions,
             self.dlq: self.dlq_partitions,
             self.verdicts: self.verdicts_partitions,
+            self.rules: 1,
         }
 
     def names(self) -> list[str]:
@@ -113,8 +117,9 @@ class Topics:
 
     def topic_configs(self) -> dict[str, dict[str, str]]:
         """Per-topic settings at creation: verdicts are compacted, so a worker that starts
-        reads every verdict from the beginning (each kept once, by verdict id)."""
-        return {self.verdicts: {"cleanup.policy": "compact"}}
+        reads every verdict from the beginning (each kept once, by verdict id); so are the
+        published rule sets (the last of each role is kept)."""
+        return {self.verdicts: {"cleanup.policy": "compact"}, self.rules: {"cleanup.policy": "compact"}}
 
 
 def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:

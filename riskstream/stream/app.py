@@ -39,6 +39,7 @@ from ..model.features import FeatureExtractor
 from ..settings import settings_from_env
 from .observe import Metrics, Origins, install_timers, install_web
 from .recovery import restore_assigned
+from .rulesets import install_rulesets
 from .stages import (
     Decide,
     Entities,
@@ -172,6 +173,8 @@ def create_app(
     rebuilding: list[asyncio.Task] = []
     # Verdicts: read whole by every worker, filed in the decide stage's lists (see .verdicts).
     after_rebuild = install_verdicts(app, bootstrap, topics, decide, ready, restorers, signal_topic, metrics)
+    # Published rule sets: read whole at boot and followed; the decide engine switches by event time (see .rulesets).
+    install_rulesets(app, bootstrap, topics, decide, ready, metrics)
 
     graph_built = [False]  # the graph stage's rebuild finished (a cancelled one starts again from scratch)
 

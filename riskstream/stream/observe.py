@@ -111,6 +111,14 @@ class Metrics:
             namespace=ns, registry=reg,
         )
         self.review_total = Counter("review", "Decisions published to the review queue.", namespace=ns, registry=reg)
+        self.rulesets_adopted_total = Counter(
+            "rulesets_adopted", "Published rule sets this worker's decide stage switches to (at their effective time).",
+            namespace=ns, registry=reg,
+        )
+        self.rulesets_refused_total = Counter(
+            "rulesets_refused", "Published rule sets refused (invalid, or other windows); the rules before them decide.",
+            namespace=ns, registry=reg,
+        )
         self.freezes_capped_total = Counter(
             "freezes_capped", "Freezes the mass-freeze safety cap downgraded to hold (sent to review).",
             namespace=ns, registry=reg,

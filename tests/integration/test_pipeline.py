@@ -94,12 +94,12 @@ def _summary_seconds(stderr: str) -> float:
 
 def test_catalogue_defaults_and_environment_overrides() -> None:
     assert Topics().partition_counts() == {
-        "orders": 6, "risk-decisions": 6, "risk-review": 6, "orders-dlq": 1, "risk-verdicts": 3,
+        "orders": 6, "risk-decisions": 6, "risk-review": 6, "orders-dlq": 1, "risk-verdicts": 3, "risk-rules": 1,
     }
     topics = Topics.from_env({"RISKSTREAM_TOPIC_ORDERS": "shop.orders", "RISKSTREAM_TOPIC_DLQ": "shop.dlq",
                               "RISKSTREAM_PARTITIONS": "12"})
     assert topics.partition_counts() == {
-        "shop.orders": 12, "risk-decisions": 12, "risk-review": 12, "shop.dlq": 1, "risk-verdicts": 3,
+        "shop.orders": 12, "risk-decisions": 12, "risk-review": 12, "shop.dlq": 1, "risk-verdicts": 3, "risk-rules": 1,
     }
     assert Topics.from_env({}, orders="x").orders == "x"
     with pytest.raises(ValueError, match="RISKSTREAM_PARTITIONS"):
