@@ -10,6 +10,8 @@
     riskstream kafka up | down | status | logs                            (kafka.py)
     riskstream verdicts publish FILE                                      (verdicts.py)
     riskstream cases ingest | cases export-labels HISTORY -o FILE        (cases.py)
+    riskstream console serve | console add-user NAME                      (console.py)
+    riskstream audit verify                                               (audit.py)
     riskstream bench replay | model | memory | graph | address | kill | stream | verdicts   (bench.py)
 
 Command modules import the domain, never each other.  Rules or a model that
@@ -23,7 +25,7 @@ import click
 
 from .. import native
 from ..assembly import AssemblyError
-from . import bench, cases, cluster, kafka, model, offline, rules, simulate, stream, tune, verdicts
+from . import audit, bench, cases, cluster, console, kafka, model, offline, rules, simulate, stream, tune, verdicts
 
 __all__ = ["main"]
 
@@ -60,5 +62,7 @@ for command in (
     bench.bench,
     verdicts.verdicts,
     cases.cases,
+    console.console,
+    audit.audit,
 ):
     main.add_command(command)

@@ -74,3 +74,64 @@ def postgres_url() -> Iterator[str]:
     finally:
         run(_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+PASSWORD = "correct horse battery"
+SECRET = "a-test-secret-of-enough-length"
+
+
+def refuse_publish(verdict):
+    raise AssertionError(f"this test must not publish a verdict, got {verdict.to_dict()}")
+
+
+@pytest.fixture(scope="session")
+def filled_store_file(replayed, tmp_path_factory) -> Path:
+    """A SQLite case store with the replayed sale's cases and one user per role (name = role), built once."""
+    from riskstream.console.auth import add_user
+    from riskstream.console.ingest import CaseIngest
+
+    path = tmp_path_factory.mktemp("filled") / "cases.db"
+    with CaseStore.open(path) as store:
+        CaseIngest(store).ingest(replayed[1])
+        with store.session() as session:
+            for role in ("reviewer", "lead", "analyst", "admin"):
+                add_user(session, role, PASSWORD, role)
+    return path
+
+
+@pytest.fixture
+def filled_store(filled_store_file, tmp_path) -> Iterator[CaseStore]:
+    """A fresh copy of :func:`filled_store_file` for one test."""
+    copy = tmp_path / "cases.db"
+    shutil.copyfile(filled_store_file, copy)
+    store = CaseStore.open(copy)
+    yield store
+    store.close()
+
+
+def make_client(store: CaseStore, publish=refuse_publish, **options):
+    from starlette.testclient import TestClient
+
+    from riskstream.console.app import ConsoleConfig, create_app
+
+    return TestClient(create_app(ConsoleConfig(store=store, secret=SECRET, publish=publish, **options)),
+                      follow_redirects=False)
+
+
+def csrf_of(html: str) -> str:
+    import re
+
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def log_in(client, username: str, password: str = PASSWORD):
+    page = client.get("/login")
+    return client.post("/login", data={"username": username, "password": password, "csrf": csrf_of(page.text)})
+
+
+@pytest.fixture
+def console_kit():
+    """Helpers for console tests: ``make_client``, ``log_in`` and ``csrf_of``."""
+    return make_client, log_in, csrf_of

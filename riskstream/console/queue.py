@@ -1,0 +1,192 @@
+"""The reviewers' queue: filters, sorting, keyset pagination, claims; the dashboard's figures.
+
+A page is fetched with ``WHERE (sort key, id) beyond the last row`` rather
+than an offset, so page 500 costs what page 1 costs and rows do not shift
+under a reviewer while others close cases.  The cursor is the last row's sort
+value and id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..decisions import Outcome
+from .models import Case, VerdictRow
+
+SORTS = ("risk", "age")
+PAGE = 50
+MAX_PAGE = 500
+
+
+class QueueError(ValueError):
+    """A filter or cursor that cannot be used; the message names it."""
+
+
+@dataclass(slots=True)
+class QueueFilter:
+    outcome: str | None = None  # the weakest outcome shown (e.g. hold: hold and freeze)
+    rule: str | None = None
+    min_size: int | None = None
+    assignee: str | None = None  # a user name, or "none" for unassigned cases
+    sla_breached: bool = False
+    status: str = "open"
+    sort: str = "risk"
+    cursor: str | None = None
+    limit: int = PAGE
+
+    @classmethod
+    def from_query(cls, params) -> "QueueFilter":
+        """From a request's query string; a bad value raises :class:`QueueError` naming the parameter."""
+        out = cls()
+        outcome = params.get("outcome") or None
+        if outcome:
+            try:
+                Outcome.parse(outcome)
+            except ValueError as exc:
+                raise QueueError(f"outcome: {exc}") from None
+            out.outcome = outcome
+        out.rule = (params.get("rule") or "").strip() or None
+        if out.rule and ("," in out.rule or len(out.rule) > 120):
+            raise QueueError("rule: a rule name has no commas and at most 120 characters")
+        size = params.get("min_size") or ""
+        if size:
+            if not size.isdigit() or int(size) < 1:
+                raise QueueError(f"min_size: expected a positive whole number, got {size!r}")
+            out.min_size = int(size)
+        out.assignee = (params.get("assignee") or "").strip() or None
+        out.sla_breached = params.get("sla") in ("1", "on", "true")
+        status = params.get("status") or "open"
+        if status not in ("open", "escalated", "closed"):
+            raise QueueError(f"status: expected open, escalated or closed, got {status!r}")
+        out.status = status
+        sort = params.get("sort") or "risk"
+        if sort not in SORTS:
+            raise QueueError(f"sort: expected one of {', '.join(SORTS)}, got {sort!r}")
+        out.sort = sort
+        out.cursor = params.get("cursor") or None
+        limit = params.get("limit") or ""
+        if limit:
+            if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+                raise QueueError(f"limit: expected a whole number from 1 to {MAX_PAGE}, got {limit!r}")
+            out.limit = int(limit)
+        return out
+
+    def query_string(self, **changes) -> str:
+        from urllib.parse import urlencode
+
+        values = {"outcome": self.outcome, "rule": self.rule, "min_size": self.min_size, "assignee": self.assignee,
+                  "sla": "1" if self.sla_breached else None, "status": self.status, "sort": self.sort,
+                  "limit": self.limit if self.limit != PAGE else None}
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+
+@dataclass(slots=True)
+class QueuePage:
+    cases: list[Case]
+    next_cursor: str | None
+    breached: set[str] = field(default_factory=set)
+
+
+def sla_cutoff(sla_minutes: float, now: datetime | None = None) -> datetime:
+    return (now or datetime.now(timezone.utc)) - timedelta(minutes=sla_minutes)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+
+
+def is_breached(case: Case, cutoff: datetime) -> bool:
+    """A held (or frozen) case still open past its SLA."""
+    return case.status == "open" and case.outcome >= Outcome.HOLD and _aware(case.opened_at) < cutoff
+
+
+def queue_page(session: Session, wanted: QueueFilter, sla_minutes: float) -> QueuePage:
+    cutoff = sla_cutoff(sla_minutes)
+    query = select(Case).where(Case.status == wanted.status, Case.orders_count > 0)
+    if wanted.outcome:
+        query = query.where(Case.outcome >= int(Outcome.parse(wanted.outcome)))
+    if wanted.rule:
+        query = query.where(Case.rules.contains(f",{wanted.rule},"))
+    if wanted.min_size:
+        query = query.where(Case.size >= wanted.min_size)
+    if wanted.assignee == "none":
+        query = query.where(Case.assignee.is_(None))
+    elif wanted.assignee:
+        query = query.where(Case.assignee == wanted.assignee)
+    if wanted.sla_breached:
+        query = query.where(Case.outcome >= int(Outcome.HOLD), Case.opened_at < cutoff)
+    if wanted.cursor:
+        value, _, last_id = wanted.cursor.partition("|")
+        if not last_id:
+            raise QueueError(f"cursor: not a queue cursor: {wanted.cursor!r}")
+        if wanted.sort == "risk":
+            try:
+                risk = float(value)
+            except ValueError:
+                raise QueueError(f"cursor: not a queue cursor: {wanted.cursor!r}") from None
+            query = query.where(or_(Case.risk < risk, and_(Case.risk == risk, Case.id > last_id)))
+        else:
+            try:
+                opened = datetime.fromisoformat(value)
+            except ValueError:
+                raise QueueError(f"cursor: not a queue cursor: {wanted.cursor!r}") from None
+            query = query.where(or_(Case.opened_at > opened, and_(Case.opened_at == opened, Case.id > last_id)))
+    order = (Case.risk.desc(), Case.id) if wanted.sort == "risk" else (Case.opened_at, Case.id)
+    rows = session.scalars(query.order_by(*order).limit(wanted.limit + 1)).all()
+    more = len(rows) > wanted.limit
+    rows = rows[:wanted.limit]
+    cursor = None
+    if more and rows:
+        last = rows[-1]
+        key = repr(last.risk) if wanted.sort == "risk" else last.opened_at.isoformat()
+        cursor = f"{key}|{last.id}"
+    return QueuePage(rows, cursor, {c.id for c in rows if is_breached(c, cutoff)})
+
+
+def claim(session: Session, case: Case, assignee: str) -> str | None:
+    """Assign the case; returns the previous assignee."""
+    before = case.assignee
+    case.assignee = assignee
+    case.revision += 1
+    return before
+
+
+@dataclass(slots=True)
+class Dashboard:
+    depth: dict[str, int]  # open cases by outcome
+    verdicts: dict[str, int]  # by action
+    precision: list[tuple[str, int, int]]  # (rule, confirmed, labelled)
+    mean_minutes_to_verdict: float | None
+    breached: int
+
+
+def dashboard(session: Session, sla_minutes: float) -> Dashboard:
+    depth = {Outcome(int(o)).label: n for o, n in session.execute(
+        select(Case.outcome, func.count()).where(Case.status == "open", Case.orders_count > 0)
+        .group_by(Case.outcome))}
+    verdicts = dict(session.execute(select(VerdictRow.action, func.count()).group_by(VerdictRow.action)).all())
+    confirmed: Counter = Counter()
+    labelled: Counter = Counter()
+    waits = []
+    for rules, label, opened, decided in session.execute(
+            select(Case.rules, Case.label, Case.opened_at, Case.verdict_at).where(Case.label.is_not(None))):
+        for rule in filter(None, rules.split(",")):
+            labelled[rule] += 1
+            confirmed[rule] += label
+        if decided is not None:
+            waits.append((_aware(decided) - _aware(opened)).total_seconds() / 60)
+    breached = session.scalar(select(func.count()).select_from(Case).where(
+        Case.status == "open", Case.orders_count > 0, Case.outcome >= int(Outcome.HOLD),
+        Case.opened_at < sla_cutoff(sla_minutes)))
+    precision = sorted(((rule, confirmed[rule], n) for rule, n in labelled.items()), key=lambda r: (-r[2], r[0]))
+    return Dashboard(depth, verdicts, precision, sum(waits) / len(waits) if waits else None, breached or 0)
+
+
+__all__ = ["Dashboard", "PAGE", "QueueError", "QueueFilter", "QueuePage", "SORTS", "claim", "dashboard",
+           "is_breached", "queue_page", "sla_cutoff"]
