@@ -105,3 +105,81 @@ def rules_history(bootstrap: str | None, topic: str | None, output: str) -> None
         click.echo(data.decode(), nl=False)
     else:
         Path(output).write_bytes(data)
+
+
+@rules.command("watch")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--replay", "history", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="history (JSONL/CSV) to replay with each accepted rule set, printing its outcome counts")
+@click.option("--publish", is_flag=True, help="publish each accepted change to the rules control topic (live, from now)")
+@click.option("--bootstrap", "-b", help="Kafka bootstrap servers [default: $RISKSTREAM_BOOTSTRAP or 127.0.0.1:9092]")
+@click.option("--topic", help="rules control topic [default: $RISKSTREAM_TOPIC_RULES or risk-rules]")
+def rules_watch(path: str, history: tuple[str, ...], publish: bool, bootstrap: str | None, topic: str | None) -> None:
+    """Watch a rule directory (single node): each valid change is accepted, an invalid one is
+    reported with file:line: field: problem and the previous rule set stays in use.
+
+    With --publish, each accepted change (not the state at start: `rules publish` that) goes to
+    the workers as `rules publish` would send it.  With --replay, each accepted rule set runs in an
+    engine of this process over the history and its outcome counts are printed beside the previous
+    rule set's.  Ctrl-C stops.
+    """
+    from ..rules.watch import ACCEPTED, RulesWatch
+
+    watch = RulesWatch(path)
+    counts = _report(watch.first, history, None)
+    click.echo(f"watching {path} (Ctrl-C stops)", err=True)
+    try:
+        for change in watch.changes():
+            counts = _report(change, history, counts)
+            if publish and change.status == ACCEPTED:
+                _publish_change(path, change.ruleset.digest, bootstrap, topic)
+    except KeyboardInterrupt:
+        current = watch.ruleset.version if watch.ruleset is not None else "none"
+        click.echo(f"stopped watching {path}; last accepted ruleset {current}", err=True)
+
+
+def _publish_change(path: str, digest: str, bootstrap: str | None, topic: str | None) -> None:
+    """Send the accepted rule set, unless the files moved on meanwhile (the next change sends those)."""
+    from kafka.errors import KafkaError
+
+    from ..kafka.control import publish_control
+    from ..rules import RuleFileError
+    from ..rules.published import publish_record
+
+    try:
+        record = publish_record(path)
+    except RuleFileError:
+        return  # changed again and invalid now: that reload reports it
+    if record["digest"] != digest:
+        return
+    try:
+        _, offset = publish_control(record["role"].encode(), orjson.dumps(record), bootstrap, topic)
+    except (KafkaError, OSError) as exc:  # the broker is down or refuses: say so and keep watching
+        err(f"not published: {type(exc).__name__}: {exc}")
+        return
+    click.echo(f"  published ruleset {record['version']}, effective from {record['effective_at']} (offset {offset})")
+
+
+def _report(change, history: tuple[str, ...], before: dict[str, int] | None) -> dict[str, int] | None:
+    """Print one reload; replay the history on an accepted rule set and return its outcome counts."""
+    from ..rules.watch import ACCEPTED
+
+    click.echo(change.describe(), err=change.status != ACCEPTED)
+    for problem in change.problems:
+        click.echo(f"  {problem}", err=True)
+    if change.status != ACCEPTED or not history:
+        return before
+    counts = _outcome_counts(change.ruleset, history)
+    click.echo("  outcomes: " + ", ".join(
+        f"{outcome} {n:,}" + (f" ({n - before.get(outcome, 0):+,})" if before is not None else "")
+        for outcome, n in counts.items()))
+    return counts
+
+
+def _outcome_counts(ruleset, history: tuple[str, ...]) -> dict[str, int]:
+    from ..engine import DecisionEngine
+    from ..offline.history import read_records
+    from ..offline.replay import replay
+
+    engine = DecisionEngine(ruleset, **settings_from_env().engine_options())
+    return replay(engine, read_records(list(history))).to_dict()["actions"]  # every outcome, in order
