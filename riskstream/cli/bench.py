@@ -124,6 +124,22 @@ def bench_stream(bootstrap, port, orders, rates, latency_seconds, seed, rules, p
     click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
+@bench.command("console")
+@click.option("--orders", type=int, default=50_000, show_default=True, help="simulated orders decided for the feed")
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="records per poll (one transaction)")
+@click.option("--store", "-s", "store_target", help="case store URL or path [default: a fresh SQLite file]")
+def bench_console(orders, seed, rules, batch, store_target) -> None:
+    """Case-store ingest rate: a simulated day's review and decision records into a fresh store."""
+    from ..bench.console import bench_console as run
+
+    result = run(orders=orders, seed=seed, rules=rules, batch=batch, store=store_target,
+                 report=lambda line: click.echo(line, err=True))
+    click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
 @bench.command("verdicts")
 @click.option("--bootstrap", help="a running broker; default: the local broker on --port, started if needed")
 @click.option("--port", type=int, help="local broker port [default: the running local broker's, else 9092]")

@@ -189,9 +189,7 @@ class CaseIngest:
 
     @staticmethod
     def _case(session, cases: dict[str, Case], case_id: str, data: Mapping[str, Any], now: datetime) -> Case:
-        case = cases.get(case_id)
-        if case is None:
-            case = session.get(Case, case_id)
+        case = cases.get(case_id)  # every case the batch touches was loaded up front: missing means new
         if case is None:
             case = Case(id=case_id, cluster_id=data.get("cluster_id"), status="open", outcome=0, risk=0.0, size=1,
                         orders_count=0, rules="", opened_at=now, updated_at=now, first_event=data["event_time"],
