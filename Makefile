@@ -30,9 +30,10 @@ $(STAMP): pyproject.toml native/Cargo.toml native/pyproject.toml $(wildcard nati
 	$(MAKE) --no-print-directory native
 	@touch $@
 
-# The native state core (Rust, PyO3) where cargo is; without it riskstream runs on pure Python.
+# The native state core (Rust, PyO3) where cargo is (rustup's ~/.cargo/bin counts); without it
+# riskstream runs on pure Python.
 native:
-	@if command -v cargo >/dev/null; then \
+	@export PATH="$$PATH:$$HOME/.cargo/bin"; if command -v cargo >/dev/null; then \
 		nice -n 10 $(PY) -m pip install --quiet ./native && $(RS) --version; \
 	else echo "cargo not found: riskstream_native is not built, riskstream runs on pure Python" >&2; fi
 

@@ -1,12 +1,13 @@
 """Which implementation holds the hot state: the native core, or pure Python.
 
 The native core (``riskstream_native``, Rust behind PyO3, built from ``native/``)
-keeps the sliding windows and the entity graph's union-find; the pure-Python implementation stays beside it as
-the fallback and the oracle, with the same results for every input.
+keeps the sliding windows and the entity graph's union-find, and computes the
+keyed pseudonyms; the pure-Python implementation stays beside it as the
+fallback and the oracle, with the same results for every input.
 riskstream uses the native core when it is importable, unless
 ``RISKSTREAM_NATIVE=0`` forces pure Python (``RISKSTREAM_NATIVE=1`` makes a
 missing core an error instead of a fallback).  :func:`implementation` says
-which one runs; the choice is logged once, at the first window made.
+which one runs; the choice is logged once, when first used.
 """
 
 from __future__ import annotations

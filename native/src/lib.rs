@@ -8,6 +8,7 @@
 mod cluster;
 mod keys;
 mod num;
+mod pseudonym;
 mod window;
 
 use pyo3::exceptions::PyValueError;
@@ -186,6 +187,7 @@ impl PyWindow {
 fn riskstream_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWindow>()?;
     m.add_class::<cluster::ClusterIndex>()?;
+    m.add_function(wrap_pyfunction!(pseudonym::pseudonym, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -6,19 +6,27 @@ import hashlib
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["pseudonym"]
+from .. import native
+
+__all__ = ["mac_key", "pseudonym"]
 
 
 _PSEUDONYM_PERSON = b"riskstream.pn.v1"  # 16 bytes: BLAKE2b personalisation
 
 
-@lru_cache(maxsize=1024)
-def _pseudonym_hasher(kind: str, key: bytes) -> Any:  # a blake2b object
+@lru_cache(maxsize=64)
+def mac_key(key: bytes) -> bytes:
+    """The BLAKE2b key made of a pseudonym key: itself, or hashed to 64 bytes when longer."""
     if not key:
         raise ValueError("pseudonym key must not be empty")
     if len(key) > 64:  # BLAKE2b takes keys of up to 64 bytes
         key = hashlib.blake2b(key, digest_size=64, person=b"riskstream.key.1").digest()
-    h = hashlib.blake2b(key=key, digest_size=10, person=_PSEUDONYM_PERSON)
+    return key
+
+
+@lru_cache(maxsize=1024)
+def _pseudonym_hasher(kind: str, key: bytes) -> Any:  # a blake2b object
+    h = hashlib.blake2b(key=mac_key(key), digest_size=10, person=_PSEUDONYM_PERSON)
     k = kind.encode("utf-8", "surrogatepass")
     h.update(len(k).to_bytes(4, "big") + k)  # length prefix: unambiguous domain
     return h
@@ -36,6 +44,12 @@ def pseudonym(kind: str, value: str, key: bytes) -> str:
     """
     if not isinstance(key, bytes):
         key = bytes(key)
+    core = native.core()
+    if core is not None:
+        try:
+            return core.pseudonym(kind, value, mac_key(key))
+        except UnicodeEncodeError:  # lone surrogates: not UTF-8, hashed below as surrogatepass bytes
+            pass
     h = _pseudonym_hasher(kind, key).copy()
     h.update(value.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
