@@ -111,6 +111,7 @@ class Decision:
     model_score: float | None = None
     cluster_id: str | None = None
     cluster: dict[str, Any] | None = None  # id, size and the links that put the account in its cluster
+    shadow_ruleset: dict[str, Any] | None = None  # a shadow rule set's version and action, when one runs
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -130,6 +131,8 @@ class Decision:
         }
         if self.cluster is not None:
             out["cluster"] = self.cluster
+        if self.shadow_ruleset is not None:
+            out["shadow_ruleset"] = self.shadow_ruleset
         if self.shadow:
             out["shadow"] = [r.to_dict() for r in self.shadow]
             out["shadow_action"] = (self.shadow_action or self.action).label

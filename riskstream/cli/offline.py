@@ -59,14 +59,13 @@ def replay(inputs, rules, model, label_field, group_field, columns, output, repo
 
 def _schedule(engine, path: str) -> None:
     """Switch ``engine`` to each live rule set of the file at its effective time (as the workers do)."""
-    from ..engine.switch import schedule_ruleset
+    from ..engine.switch import schedule_published
     from ..rules import RuleFileError
     from ..rules.published import read_published_file
 
     try:
         for published in read_published_file(path):
-            if published.role == "live":
-                schedule_ruleset(engine, published.ruleset, published.effective_ts)
+            schedule_published(engine, published.role, published.ruleset, published.effective_ts)
     except RuleFileError as exc:
         raise click.ClickException(str(exc)) from None
 

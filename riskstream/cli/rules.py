@@ -51,8 +51,10 @@ def rules_schema() -> None:
 @click.option("--at", "at", help="effective event time (RFC 3339, e.g. 2026-11-11T20:00:00+08:00) [default: now]")
 @click.option("--bootstrap", "-b", help="Kafka bootstrap servers [default: $RISKSTREAM_BOOTSTRAP or 127.0.0.1:9092]")
 @click.option("--topic", help="rules control topic [default: $RISKSTREAM_TOPIC_RULES or risk-rules]")
-def rules_publish(path: str, at: str | None, bootstrap: str | None, topic: str | None) -> None:
-    """Validate a rules directory and publish it; every worker decides orders from --at on with it.
+@click.option("--shadow", is_flag=True, help="run it in shadow beside the live rules (see `riskstream rules diff`)")
+def rules_publish(path: str, at: str | None, bootstrap: str | None, topic: str | None, shadow: bool) -> None:
+    """Validate a rules directory and publish it; every worker decides orders from --at on with it
+    (--shadow: evaluates it beside the live rules, changing nothing).
 
     Invalid rules: the same file:line: field: problem lines as `rules check`, nothing published, exit 1."""
     from datetime import datetime
@@ -70,14 +72,14 @@ def rules_publish(path: str, at: str | None, bootstrap: str | None, topic: str |
         if moment.tzinfo is None:
             raise click.BadParameter("needs a UTC offset, e.g. 2026-11-11T20:00:00+08:00", param_hint="--at")
     try:
-        record = publish_record(path, moment)
+        record = publish_record(path, moment, role="shadow" if shadow else "live")
     except RuleFileError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         err(f"{len(exc.problems)} problem(s) in {path}: nothing published")
         raise SystemExit(1)
     partition, offset = publish_control(record["role"].encode(), orjson.dumps(record), bootstrap, topic)
-    click.echo(f"published ruleset {record['version']} ({len(record['files'])} files), effective from "
+    click.echo(f"published {record['role']} ruleset {record['version']} ({len(record['files'])} files), effective from "
                f"{record['effective_at']} (offset {offset})")
 
 
@@ -183,3 +185,32 @@ def _outcome_counts(ruleset, history: tuple[str, ...]) -> dict[str, int]:
 
     engine = DecisionEngine(ruleset, **settings_from_env().engine_options())
     return replay(engine, read_records(list(history))).to_dict()["actions"]  # every outcome, in order
+
+
+@rules.command("diff")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="decisions as JSONL (replay -o) instead of the decisions topic")
+@click.option("--bootstrap", "-b", help="Kafka bootstrap servers [default: $RISKSTREAM_BOOTSTRAP or 127.0.0.1:9092]")
+@click.option("--topic", help="decisions topic [default: $RISKSTREAM_TOPIC_DECISIONS or risk-decisions]")
+@click.option("--last", default=100_000, show_default=True, type=click.IntRange(min=1),
+              help="the most recent decision records to read from the topic")
+@click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
+def rules_diff(input_path: str | None, bootstrap: str | None, topic: str | None, last: int, as_json: bool) -> None:
+    """Live vs shadow outcome counts on the recent stream (orders a shadow rule set judged)."""
+    from ..kafka.control import read_recent
+    from ..offline.shadow import compare_shadow, format_shadow
+
+    if input_path:
+        with open(input_path, "rb") as lines:
+            records = [orjson.loads(line) for line in lines if line.strip()]
+    else:
+        from ..kafka.topics import Topics
+
+        records = [orjson.loads(value) for value in read_recent(bootstrap, topic or Topics.from_env().decisions, last)]
+    summary = compare_shadow(records)
+    if as_json:
+        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(format_shadow(summary))
+    if not summary["orders"]:
+        err("no decision carries a shadow rule set's outcome (publish one with `riskstream rules publish --shadow`)")

@@ -41,7 +41,7 @@ from .clusters import GraphStep
 from .escalation import Escalator, Trigger
 from .order_view import EntityKeys, OrderView, SaleIndex
 from .safety import FreezeGuard
-from .switch import RulesetSchedule
+from .switch import RulesetSchedule, ShadowRules
 from .verdicts import VERDICT_KIND, VerdictLists
 from .windows import DEFAULT_KEY_CAP, Aggregate
 
@@ -147,6 +147,7 @@ class DecisionEngine:
             self.graph.escalator.verdicts = self.verdicts  # type: ignore[union-attr]
         self.safety = FreezeGuard(ruleset.header.safety)  # the mass-freeze cap (see .safety)
         self.schedule: RulesetSchedule | None = None  # rule sets published since (see .switch)
+        self.shadow: ShadowRules | None = None  # a published shadow rule set, evaluated beside (see .switch)
 
     def use_verdicts(self, lists: VerdictLists) -> None:
         """Share another engine's verdict lists (an engine built for a new rule set keeps the reviewers' verdicts)."""
@@ -275,6 +276,8 @@ class DecisionEngine:
         if cluster is not None and cluster.id is not None:
             decision.cluster_id = cluster.id
             decision.cluster = cluster.record()
+        if self.shadow is not None:
+            decision.shadow_ruleset = self.shadow.judge(self, view, touched)
         self.safety.apply(decision, event.ts)
         if escalate and self.graph is not None:
             escalated = self.graph.escalator.decided(view, decision, decision.decided_at)  # type: ignore[union-attr]

@@ -29,7 +29,7 @@ from .safety import FreezeGuard
 if TYPE_CHECKING:
     from .core import DecisionEngine
 
-__all__ = ["RulesetSchedule", "Rules"]
+__all__ = ["RulesetSchedule", "Rules", "ShadowRules", "schedule_published", "schedule_ruleset"]
 
 
 class Rules:
@@ -126,3 +126,52 @@ def schedule_ruleset(engine: "DecisionEngine", ruleset: RuleSet, effective_ts: f
     if engine.schedule is None:
         engine.schedule = RulesetSchedule(engine)
     return engine.schedule.add(engine, ruleset, effective_ts)
+
+
+class ShadowRules:
+    """Rule sets evaluated beside the live one from their effective time on, never changing an outcome.
+
+    Each decision then carries ``shadow_ruleset``: the shadow rule set's version
+    and the action it would have given (``riskstream rules diff`` counts them).
+    """
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.entries: list[Rules] = []
+        self.digests: set[tuple[str, float]] = set()
+
+    def add(self, engine: "DecisionEngine", ruleset: RuleSet, effective_ts: float) -> bool:
+        if (ruleset.digest, effective_ts) in self.digests:
+            return False
+        rules = Rules(engine, ruleset)  # the same windows as the live rules: it reads their aggregates
+        at = bisect_right(self.times, effective_ts)
+        self.times.insert(at, effective_ts)
+        self.entries.insert(at, rules)
+        self.digests.add((ruleset.digest, effective_ts))
+        return True
+
+    def judge(self, engine: "DecisionEngine", view, touched) -> dict | None:
+        """The shadow rule set's version and action for an order (None before the first shadow takes effect)."""
+        at = bisect_right(self.times, view.event.ts)
+        if not at:
+            return None
+        rules = self.entries[at - 1]
+        reasons = []
+        for check in rules.checks:
+            if not check.shadow:
+                reason = check.evaluate(view, touched)
+                if reason is not None:
+                    reasons.append(reason)
+        if engine.verdicts:
+            reasons = engine.verdicts.judge(view, reasons)
+        action, _ = rules.policy.action(reasons)
+        return {"version": rules.version, "action": action.label, "rules": sorted({r.rule for r in reasons})}
+
+
+def schedule_published(engine: "DecisionEngine", role: str, ruleset: RuleSet, effective_ts: float) -> bool:
+    """Schedule a published rule set by its role: ``live`` switches, ``shadow`` runs beside."""
+    if role == "shadow":
+        if engine.shadow is None:
+            engine.shadow = ShadowRules()
+        return engine.shadow.add(engine, ruleset, effective_ts)
+    return schedule_ruleset(engine, ruleset, effective_ts)

@@ -16,15 +16,14 @@ def replay_final(rules: str, events: list[dict], verdicts: list | None = None,
     """Replay's final decision (its last revision) per order id: what workers must match
     (``verdicts``: reviewers' verdicts merged in by time, as ``replay --verdicts`` does;
     ``rulesets``: a file of published rule sets, switched to at their effective times)."""
-    from ..engine.switch import schedule_ruleset
+    from ..engine.switch import schedule_published
     from ..offline.replay import ReplayReport, decide_records
     from ..offline.verdicts import VerdictSchedule
     from ..rules.published import read_published_file
 
     engine = DecisionEngine(load_ruleset(rules))
     for published in read_published_file(rulesets) if rulesets else ():
-        if published.role == "live":
-            schedule_ruleset(engine, published.ruleset, published.effective_ts)
+        schedule_published(engine, published.role, published.ruleset, published.effective_ts)
     records = ((str(n), event) for n, event in enumerate(events))
     schedule = VerdictSchedule(engine, verdicts) if verdicts else None
     decided = decide_records(engine, records, ReplayReport(), verdicts=schedule)

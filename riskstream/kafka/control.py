@@ -18,7 +18,7 @@ log = logging.getLogger("riskstream.rules")
 
 SEND_TIMEOUT = 30.0  #: seconds to wait for the broker's acknowledgement
 
-__all__ = ["publish_control", "read_control"]
+__all__ = ["publish_control", "read_control", "read_recent"]
 
 
 def publish_control(key: bytes, value: bytes, bootstrap: str | None = None, topic: str | None = None,
@@ -61,6 +61,34 @@ def read_control(bootstrap: str | None = None, topic: str | None = None, timeout
                 break
             for records in batch.values():
                 out.extend((r.key or b"", r.value or b"", r.offset) for r in records)
+    finally:
+        consumer.close()
+    return out
+
+
+def read_recent(bootstrap: str | None, topic: str, last: int, timeout: float = 10.0) -> list[bytes]:
+    """The values of about the ``last`` most recent records of a topic (spread over its partitions)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    bootstrap = bootstrap or default_bootstrap()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_client_options())
+    out: list[bytes] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            raise ValueError(f"topic {topic!r} not found on {bootstrap}")
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        starts = consumer.beginning_offsets(partitions)
+        share = max(1, last // len(partitions))
+        for tp in partitions:
+            consumer.seek(tp, max(starts[tp], ends[tp] - share))
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            batch = consumer.poll(timeout_ms=int(timeout * 1000))
+            if not batch:
+                break
+            for records in batch.values():
+                out.extend(r.value for r in records if r.value)
     finally:
         consumer.close()
     return out

@@ -27,7 +27,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..decisions import Decision
-from ..engine.switch import schedule_ruleset
+from ..engine.switch import schedule_published
 from ..kafka.control import read_control
 from ..kafka.topics import kafka_client_options
 from ..rules import RuleFileError
@@ -60,9 +60,7 @@ class RulesetStage:
         """One control record: its switch scheduled (or refused and logged); revisions of orders it covers."""
         try:
             published = parse_published(raw)
-            if published.role != "live":
-                return []
-            if not schedule_ruleset(self.decide.engine, published.ruleset, published.effective_ts):
+            if not schedule_published(self.decide.engine, published.role, published.ruleset, published.effective_ts):
                 return []  # known already (read at boot, or published twice)
         except RuleFileError as exc:
             self.refused += 1
@@ -70,10 +68,10 @@ class RulesetStage:
                 self.metrics.rulesets_refused_total.inc()
             log.error("rule set at offset %s refused; the rules before it keep deciding:\n%s", offset, exc)
             return []
-        self.adopted.append(published.version)
+        self.adopted.append(f"{published.role} {published.version}")
         if self.metrics is not None:
             self.metrics.rulesets_adopted_total.inc()
-        log.info("rule set %s decides orders from %s on", published.version, published.record["effective_at"])
+        log.info("%s rule set %s from %s on", published.role, published.version, published.record["effective_at"])
         return self._again(published)
 
     def _again(self, published: PublishedRuleset) -> list[Decision]:

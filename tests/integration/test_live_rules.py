@@ -58,6 +58,14 @@ class Records:
         return out
 
 
+SHADOW_RULE = """
+rules:
+  - id: review-every-flash-order
+    match: {flash: true}
+    outcome: review
+"""
+
+
 def ts_of(event: dict) -> float:
     return datetime.fromisoformat(event["event_time"]).timestamp()
 
@@ -109,7 +117,13 @@ def test_a_ruleset_published_mid_stream(kafka_bootstrap, tmp_path):
         code, out = cli("rules", "publish", new_rules, "--at", at.isoformat(), "--bootstrap", kafka_bootstrap,
                         "--topic", topics.rules)
         assert code == 0, out
-        while not all(metric(w, "riskstream_rulesets_adopted_total") >= 1 for w in workers):
+        shadow_rules = tmp_path / "shadow-rules"
+        shutil.copytree(RULES, shadow_rules)
+        (shadow_rules / "zz-shadow.yaml").write_text(SHADOW_RULE)
+        code, out = cli("rules", "publish", shadow_rules, "--shadow", "--at", at.isoformat(), "--bootstrap",
+                        kafka_bootstrap, "--topic", topics.rules)
+        assert code == 0, out
+        while not all(metric(w, "riskstream_rulesets_adopted_total") >= 2 for w in workers):
             assert time.monotonic() - started < 5, "a worker did not switch within 5 s"
             time.sleep(0.05)
         print(f"rules publish to every worker switched: {time.monotonic() - started:.2f} s (2 workers)")
@@ -146,3 +160,12 @@ def test_a_ruleset_published_mid_stream(kafka_bootstrap, tmp_path):
     differ = [o for o in offline if live[o]["action"] != offline[o].action.label
               or live[o]["ruleset_version"] != offline[o].ruleset_version]
     assert [o for o in differ if not same_time_ties(o, events)] == []
+    shadow_version = load_ruleset(shadow_rules).version
+    for event in events:
+        judged = firsts[event["order_id"]].get("shadow_ruleset")
+        assert (judged or {}).get("version") == (shadow_version if ts_of(event) >= at.timestamp() else None)
+    code, out = cli("rules", "diff", "--bootstrap", kafka_bootstrap, "--topic", topics.decisions, "--json")
+    summary = orjson.loads(out)
+    assert code == 0 and summary["orders"] == sum(1 for e in second if e["order_id"] in live)
+    flash = [d for d in live.values() if any(r["rule"] == "freeze-every-flash-order" for r in d["reasons"])]
+    assert summary["rules_only_in_shadow"]["review-every-flash-order"] == len(flash)  # both match every flash order

@@ -95,3 +95,36 @@ def test_publish_refuses_invalid_rules_with_the_errors_of_check(new_rules):
     problem = check.output.splitlines()[0]
     assert problem.startswith(f"{new_rules}/zz-new.yaml:6: rules[0].outcome:")
     assert problem.split("/")[-1] in publish.output and "nothing published" in publish.output
+
+
+def test_a_shadow_ruleset_runs_beside_and_diff_counts_it(history, new_rules, tmp_path):
+    orders = [json.loads(line) for line in history.read_text().splitlines()]
+    at = datetime.fromisoformat(sorted(o["event_time"] for o in orders)[len(orders) // 2])
+    record = publish_record(new_rules, at, role="shadow")
+    (tmp_path / "rulesets.jsonl").write_bytes(orjson.dumps(record) + b"\n")
+    out = tmp_path / "d.jsonl"
+    result = run("replay", history, "--rules", RULES_SHIPPED, "--rulesets", tmp_path / "rulesets.jsonl", "-o", out)
+    assert result.exit_code == 0, result.output
+    decisions = [json.loads(line) for line in out.read_text().splitlines()]
+    old = load_ruleset(RULES_SHIPPED).version
+    assert all(d["ruleset_version"] == old for d in decisions)  # the live rules decide
+    assert not any(r["rule"] == "hold-every-flash-order" for d in decisions for r in d["reasons"])
+    judged = [d for d in decisions if d.get("shadow_ruleset")]
+    assert judged and all(datetime.fromisoformat(d["event_time"]) >= at for d in judged)
+    assert all(d["shadow_ruleset"]["version"] == record["version"] for d in judged)
+    flash_allowed = [d for d in judged if d["action"] == "allow" and "hold-every-flash-order" in d["shadow_ruleset"]["rules"]]
+    assert flash_allowed and all(d["shadow_ruleset"]["action"] == "hold" for d in flash_allowed)
+
+    result = run("rules", "diff", "--input", out, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    final = {}
+    for d in decisions:
+        final[d["order_id"]] = d
+    assert summary["orders"] == len({d["order_id"] for d in judged})
+    assert summary["live"]["allow"] == sum(1 for o in {d["order_id"] for d in judged} if final[o]["action"] == "allow")
+    assert summary["rules_only_in_shadow"]["hold-every-flash-order"] >= len(flash_allowed)
+    crossed = {(c["live"], c["shadow"]): c["orders"] for c in summary["crossing"]}
+    assert crossed[("allow", "hold")] >= len({d["order_id"] for d in flash_allowed if final[d["order_id"]]["action"] == "allow"})
+    text = run("rules", "diff", "--input", out).output
+    assert "orders whose outcome the shadow changes" in text and record["version"] in text
