@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -39,6 +40,10 @@ def store_url(target: str | os.PathLike | None = None) -> str:
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def _json_text(value) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -81,7 +86,8 @@ class CaseStore:
         except ArgumentError as exc:
             raise StoreError(f"case store URL {url!r} is not valid: {exc}") from None
         sqlite = parsed.get_backend_name() == "sqlite"
-        engine = create_engine(url, future=True, pool_pre_ping=not sqlite)
+        engine = create_engine(url, future=True, pool_pre_ping=not sqlite, json_serializer=_json_text,
+                               json_deserializer=orjson.loads)  # JSON columns (reasons, clusters) via orjson
         if sqlite:
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
