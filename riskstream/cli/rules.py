@@ -114,19 +114,23 @@ def rules_history(bootstrap: str | None, topic: str | None, output: str) -> None
 @click.option("--replay", "history", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="history (JSONL/CSV) to replay with each accepted rule set, printing its outcome counts")
 @click.option("--publish", is_flag=True, help="publish each accepted change to the rules control topic (live, from now)")
+@click.option("--shadow", is_flag=True, help="with --publish: publish as the shadow rule set (see `riskstream rules diff`)")
 @click.option("--bootstrap", "-b", help="Kafka bootstrap servers [default: $RISKSTREAM_BOOTSTRAP or 127.0.0.1:9092]")
 @click.option("--topic", help="rules control topic [default: $RISKSTREAM_TOPIC_RULES or risk-rules]")
-def rules_watch(path: str, history: tuple[str, ...], publish: bool, bootstrap: str | None, topic: str | None) -> None:
+def rules_watch(path: str, history: tuple[str, ...], publish: bool, shadow: bool, bootstrap: str | None,
+                topic: str | None) -> None:
     """Watch a rule directory (single node): each valid change is accepted, an invalid one is
     reported with file:line: field: problem and the previous rule set stays in use.
 
     With --publish, each accepted change (not the state at start: `rules publish` that) goes to
-    the workers as `rules publish` would send it.  With --replay, each accepted rule set runs in an
-    engine of this process over the history and its outcome counts are printed beside the previous
-    rule set's.  Ctrl-C stops.
+    the workers as `rules publish` would send it (--shadow: as `rules publish --shadow`).  With
+    --replay, each accepted rule set runs in an engine of this process over the history and its
+    outcome counts are printed beside the previous rule set's.  Ctrl-C stops.
     """
     from ..rules.watch import ACCEPTED, RulesWatch
 
+    if shadow and not publish:
+        raise click.BadParameter("only with --publish", param_hint="--shadow")
     watch = RulesWatch(path)
     counts = _report(watch.first, history, None)
     click.echo(f"watching {path} (Ctrl-C stops)", err=True)
@@ -134,13 +138,13 @@ def rules_watch(path: str, history: tuple[str, ...], publish: bool, bootstrap: s
         for change in watch.changes():
             counts = _report(change, history, counts)
             if publish and change.status == ACCEPTED:
-                _publish_change(path, change.ruleset.digest, bootstrap, topic)
+                _publish_change(path, change.ruleset.digest, "shadow" if shadow else "live", bootstrap, topic)
     except KeyboardInterrupt:
         current = watch.ruleset.version if watch.ruleset is not None else "none"
         click.echo(f"stopped watching {path}; last accepted ruleset {current}", err=True)
 
 
-def _publish_change(path: str, digest: str, bootstrap: str | None, topic: str | None) -> None:
+def _publish_change(path: str, digest: str, role: str, bootstrap: str | None, topic: str | None) -> None:
     """Send the accepted rule set, unless the files moved on meanwhile (the next change sends those)."""
     from kafka.errors import KafkaError
 
@@ -149,7 +153,7 @@ def _publish_change(path: str, digest: str, bootstrap: str | None, topic: str | 
     from ..rules.published import publish_record
 
     try:
-        record = publish_record(path)
+        record = publish_record(path, role=role)
     except RuleFileError:
         return  # changed again and invalid now: that reload reports it
     if record["digest"] != digest:
@@ -159,7 +163,7 @@ def _publish_change(path: str, digest: str, bootstrap: str | None, topic: str | 
     except (KafkaError, OSError) as exc:  # the broker is down or refuses: say so and keep watching
         err(f"not published: {type(exc).__name__}: {exc}")
         return
-    click.echo(f"  published ruleset {record['version']}, effective from {record['effective_at']} (offset {offset})")
+    click.echo(f"  published {role} ruleset {record['version']}, effective from {record['effective_at']} (offset {offset})")
 
 
 def _report(change, history: tuple[str, ...], before: dict[str, int] | None) -> dict[str, int] | None:
