@@ -43,6 +43,7 @@ def _catalogue() -> Topics:
         review=f"risk-review-{tag}",
         dlq=f"orders-dlq-{tag}",
         verdicts=f"risk-verdicts-{tag}",
+        rules=f"risk-rules-{tag}",
     )
 
 
@@ -134,7 +135,7 @@ def test_ensure_topics_creates_the_catalogue_once(kafka_bootstrap: str) -> None:
     topics = _catalogue()
     assert ensure_topics(kafka_bootstrap, topics) == topics.names()
     assert describe_partitions(kafka_bootstrap, topics) == {
-        topics.orders: 6, topics.decisions: 6, topics.review: 6, topics.dlq: 1, topics.verdicts: 3,
+        topics.orders: 6, topics.decisions: 6, topics.review: 6, topics.dlq: 1, topics.verdicts: 3, topics.rules: 1,
     }
     assert ensure_topics(kafka_bootstrap, topics) == []
     assert describe_partitions(kafka_bootstrap, [topics.dlq, "no-such-topic-" + uuid.uuid4().hex]) == {topics.dlq: 1}
