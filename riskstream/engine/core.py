@@ -183,13 +183,18 @@ class DecisionEngine:
         """Weigh the orders this engine keeps against a trigger made elsewhere (the stream's
         decide partitions publish their triggers to each other); see :meth:`take_escalations`."""
         assert self.graph is not None and self.graph.escalator is not None
+        if self.schedule is not None:
+            self.schedule.use(self, trigger.ts)  # the rules in effect when the trigger was made
         self._escalations.extend(self.graph.escalator.apply(trigger, _iso(self.clock())))
 
     def take_escalations(self) -> list[Decision]:
         """New revisions of earlier orders escalated since the last call (a cluster crossed a threshold)."""
         out, self._escalations = self._escalations, []
         for revision in out:
-            self.safety.apply(revision)
+            ts = datetime.fromisoformat(revision.event_time).timestamp()
+            if self.schedule is not None:
+                self.schedule.use(self, ts)  # the cap of the rule set in effect for that order
+            self.safety.apply(revision, ts)
         return out
 
     def count(self, event: OrderEvent, frozen: bool = False) -> tuple[OrderView, list[list[Aggregate]]]:
