@@ -2,6 +2,7 @@
 #   make demo   start a local Kafka and a worker, stream a simulated flash sale, print the outcome
 #   make test   run the linters and the test suite
 #   make lint   pyflakes checks, import order and the import layers
+#   make chaos  the fault scenarios on a local broker of their own: lost, conflicting and drifting orders, recovery
 #   make fuzz   a million coverage-guided executions over the parsers (atheris); the corpus grows in tests/fuzz/corpus
 #   make model  rebuild the default anomaly model (models/anomaly.skops) from simulated traffic
 # Both create .venv and install what they need on first use.
@@ -19,7 +20,7 @@ MODEL_ORDERS ?= 100000
 MODEL_SEED ?= 1
 HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test lint install native tools console-tools bench model model-eval clean fuzz
+.PHONY: demo replay-demo test lint install native tools console-tools bench model model-eval clean fuzz chaos
 
 install: $(STAMP)
 
@@ -62,6 +63,11 @@ console-tools:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else echo "missing:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; \
 	fi
+
+CHAOS_ORDERS ?= 20000
+CHAOS_FAULTS ?= 5
+chaos: $(STAMP)
+	nice -n 10 $(RS) chaos --orders $(CHAOS_ORDERS) --faults $(CHAOS_FAULTS)
 
 FUZZ_RUNS ?= 1000000
 fuzz: $(STAMP)

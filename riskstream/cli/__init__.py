@@ -12,6 +12,7 @@
     riskstream cases ingest | cases export-labels HISTORY -o FILE        (cases.py)
     riskstream console serve | console add-user NAME                      (console.py)
     riskstream audit verify                                               (audit.py)
+    riskstream chaos [--scenario NAME]                                    (chaos.py)
     riskstream bench replay | model | memory | graph | address | kill | stream | verdicts   (bench.py)
 
 Command modules import the domain, never each other.  Rules or a model that
@@ -25,7 +26,7 @@ import click
 
 from .. import native
 from ..assembly import AssemblyError
-from . import audit, bench, cases, cluster, console, kafka, model, offline, rules, simulate, stream, tune, verdicts
+from . import audit, bench, cases, chaos, cluster, console, kafka, model, offline, rules, simulate, stream, tune, verdicts
 
 __all__ = ["main"]
 
@@ -60,6 +61,7 @@ for command in (
     stream.decisions,
     kafka.kafka,
     bench.bench,
+    chaos.chaos,
     verdicts.verdicts,
     cases.cases,
     console.console,

@@ -80,7 +80,8 @@ def produce(input_path: str, bootstrap: str | None, topic: str | None, rate: flo
     total = None if input_path == "-" else os.path.getsize(input_path)
     try:
         with stream, progress_bar(total, f"producing to {topics.orders}") as update:
-            asyncio.run(load(stream, bootstrap, topics.orders, rate, not no_validate, stats, update))
+            asyncio.run(load(stream, bootstrap, topics.orders, rate, not no_validate, stats, update,
+                             say=lambda message: err(f"produce: {message}")))
     except KeyboardInterrupt:
         err("interrupted")
         raise SystemExit(130)
@@ -99,6 +100,8 @@ def produce(input_path: str, bootstrap: str | None, topic: str | None, rate: flo
         notes.append(f"{stats.invalid:,} failing the order contract (sent for the dead-letter path)")
     if stats.too_large:
         notes.append(f"{stats.too_large:,} too large (not sent)")
+    if stats.retried:
+        notes.append(f"{stats.retried:,} batches sent again after the brokers did not acknowledge them")
     if notes:
         err("  " + "; ".join(notes))
         for example in stats.examples:

@@ -7,6 +7,12 @@ still go out, without a key, so that the workers' dead-letter path sees them; th
 counted in the summary.  Validation against the order contract only reports: an
 order that fails it is sent all the same (the workers reject it and dead-letter it).
 
+A batch the brokers do not acknowledge (a broker restarting, a leader moving) is sent
+again with exponential backoff (:data:`RETRY_FIRST` doubling up to :data:`RETRY_MOST`
+seconds, for at most ``retry_for`` seconds in all); each retry is said on standard error
+(``say``) and counted.  Orders of a retried batch may reach the topic twice; the workers
+apply an order id once.
+
 Bulk loading uses aiokafka's batch API: records go straight into C-built record
 batches, one open batch per partition, which costs a few microseconds per order where
 a per-record ``send`` costs tens.  Partitions are chosen exactly as the Java client,
@@ -35,6 +41,10 @@ BATCH_BYTES = 256 * 1024  #: record batch size while loading
 LINGER = 0.005  #: seconds an open batch may wait for more orders
 MAX_RECORD_BYTES = 1_048_576 - 1024  #: larger lines cannot be produced (broker's default message limit)
 IN_FLIGHT = 512  #: batches awaiting acknowledgement before the oldest are checked
+RETRY_FIRST = 0.2  #: seconds before the first retry of a failed batch
+RETRY_MOST = 5.0  #: the longest wait between retries
+RETRY_FOR = 300.0  #: seconds a batch is retried before its orders count as failed
+REQUEST_TIMEOUT = 10.0  #: seconds the client waits for an acknowledgement before the batch fails (and is retried)
 EXAMPLES = 5
 
 
@@ -55,7 +65,8 @@ class ProduceStats:
     unkeyed: int = 0  #: not a JSON object with a string account_id: sent without a key
     invalid: int = 0  #: failed the order contract (validation on): sent all the same
     too_large: int = 0  #: over the record size limit: not sent
-    failed: int = 0  #: sent but not acknowledged
+    failed: int = 0  #: sent but not acknowledged, retries exhausted
+    retried: int = 0  #: batches sent again after a failure
     seconds: float = 0.0
     examples: list[str] = field(default_factory=list)
     error: str | None = None
@@ -102,7 +113,8 @@ class _TokenBucket:
 class _Loader:
     """Open record batches per partition, sent when full, stale or at the end."""
 
-    def __init__(self, producer, topic: str, partitions: list[int], stats: ProduceStats) -> None:
+    def __init__(self, producer, topic: str, partitions: list[int], stats: ProduceStats,
+                 say: Callable[[str], None] = lambda message: None, retry_for: float = RETRY_FOR) -> None:
         from aiokafka.partitioner import murmur2
 
         self.producer = producer
@@ -111,9 +123,13 @@ class _Loader:
         self.count = len(partitions)
         self.murmur2 = murmur2
         self.stats = stats
-        self.open: dict[int, tuple[Any, int, float]] = {}  # partition -> (builder, records, opened at)
-        self.in_flight: list[tuple[asyncio.Future, int]] = []
+        self.open: dict[int, tuple[Any, list, float]] = {}  # partition -> (builder, records, opened at)
+        self.in_flight: list[tuple[asyncio.Future, int, list, float]] = []  # (ack, partition, records, first try)
+        self.failed: list[tuple[int, list, float, str]] = []  # to send again: (partition, records, first try, why)
         self.sticky = 0  # partition index for records without a key, moved on per batch
+        self.say = say
+        self.retry_for = retry_for
+        self.backoff = RETRY_FIRST
 
     def append(self, key: bytes | None, value: bytes) -> tuple[int, Any, int] | None:
         """Add one record; a batch it filled comes back as ``(partition, builder, records)``
@@ -127,11 +143,11 @@ class _Loader:
         if entry is not None:
             builder, records, opened = entry
             if builder.append(key=key, value=value, timestamp=None) is not None:
-                self.open[partition] = (builder, records + 1, opened)
+                records.append((key, value))
                 return None
         builder = self.producer.create_batch()
         builder.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
-        self.open[partition] = (builder, 1, time.monotonic())
+        self.open[partition] = (builder, [(key, value)], time.monotonic())
         if key is None:
             self.sticky = (self.sticky + 1) % self.count
         return None if entry is None else (partition, entry[0], entry[1])
@@ -145,32 +161,74 @@ class _Loader:
     async def send_all(self) -> None:
         await self.send_stale(age=-1.0)
 
-    async def send(self, partition: int, builder, records: int) -> None:
+    async def send(self, partition: int, builder, records: list, first: float | None = None) -> None:
         builder.close()
-        future = await self.producer.send_batch(builder, self.topic, partition=partition)
-        self.in_flight.append((future, records))
+        first = time.monotonic() if first is None else first
+        try:
+            future = await self.producer.send_batch(builder, self.topic, partition=partition)
+        except Exception as exc:  # noqa: BLE001 - no metadata or no leader while a broker is away
+            self.failed.append((partition, records, first, repr(exc)))
+        else:
+            self.in_flight.append((future, partition, records, first))
         if len(self.in_flight) >= IN_FLIGHT:
             self._settle(done_only=True)
+        if self.failed:
+            await self.retry()
 
     def _settle(self, done_only: bool) -> None:
         waiting = []
-        for future, records in self.in_flight:
+        for entry in self.in_flight:
+            future, partition, records, first = entry
             if done_only and not future.done():
-                waiting.append((future, records))
+                waiting.append(entry)
                 continue
             if future.cancelled() or future.exception() is not None:
-                self.stats.failed += records
-                if self.stats.error is None:
-                    self.stats.error = "cancelled" if future.cancelled() else repr(future.exception())
+                self.failed.append((partition, records, first,
+                                    "cancelled" if future.cancelled() else repr(future.exception())))
             else:
-                self.stats.sent += records
+                self.stats.sent += len(records)
+                self.backoff = RETRY_FIRST
         self.in_flight = waiting
+
+    async def retry(self) -> None:
+        """Send the failed batches again after the backoff, or give them up after ``retry_for`` seconds."""
+        failed, self.failed = self.failed, []
+        now = time.monotonic()
+        again = []
+        for partition, records, first, why in failed:
+            if now - first > self.retry_for:
+                self.stats.failed += len(records)
+                if self.stats.error is None:
+                    self.stats.error = why
+                self.say(f"gave up on {len(records)} orders for partition {partition} after "
+                         f"{self.retry_for:g} s of retries: {why}")
+            else:
+                again.append((partition, records, first, why))
+        if not again:
+            return
+        wait, self.backoff = self.backoff, min(RETRY_MOST, self.backoff * 2)
+        self.say(f"{len(again)} batch(es) not acknowledged ({again[0][3]}); retrying in {wait:.1f} s")
+        await asyncio.sleep(wait)
+        for partition, records, first, _ in again:
+            builder, chunk = self.producer.create_batch(), []
+            for key, value in records:
+                if builder.append(key=key, value=value, timestamp=None) is None:  # full (a smaller limit now)
+                    self.stats.retried += 1
+                    await self.send(partition, builder, chunk, first)
+                    builder, chunk = self.producer.create_batch(), []
+                    builder.append(key=key, value=value, timestamp=None)
+                chunk.append((key, value))
+            self.stats.retried += 1
+            await self.send(partition, builder, chunk, first)
 
     async def finish(self) -> None:
         await self.send_all()
-        if self.in_flight:
-            await asyncio.wait([future for future, _ in self.in_flight])
-        self._settle(done_only=False)
+        while self.in_flight or self.failed:
+            if self.in_flight:
+                await asyncio.wait([entry[0] for entry in self.in_flight])
+            self._settle(done_only=False)
+            if self.failed:
+                await self.retry()
 
 
 def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
@@ -234,9 +292,13 @@ async def load(
     validate: bool,
     stats: ProduceStats,
     progress,
+    say: Callable[[str], None] = lambda message: None,
+    retry_for: float = RETRY_FOR,
+    request_timeout: float = REQUEST_TIMEOUT,
 ) -> None:
     """Publish every line of ``stream`` to ``topic``, keyed by account id, at ``rate`` orders/s
-    (0: as fast as possible); ``stats`` counts what was sent, ``progress(bytes)`` hears how far it got."""
+    (0: as fast as possible); ``stats`` counts what was sent, ``progress(bytes)`` hears how far it got,
+    ``say`` each retry of a batch the brokers did not acknowledge."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
@@ -246,12 +308,13 @@ async def load(
         linger_ms=int(LINGER * 1000),
         max_batch_size=BATCH_BYTES,
         compression_type=None,
+        request_timeout_ms=int(request_timeout * 1000),
         **_aiokafka_options(kafka_client_options()),
     )
     try:
         await producer.start()
         partitions = sorted(await producer.partitions_for(topic))
-        loader = _Loader(producer, topic, partitions, stats)
+        loader = _Loader(producer, topic, partitions, stats, say, retry_for)
         bucket = _TokenBucket(rate) if rate > 0 else None
         tick = max(1, int(rate / 20))  # paced: progress every 50 ms or so
         chunks = _ChunkReader(_reader(stream))

@@ -153,6 +153,19 @@ class LocalKafka:
             self._clear_run_files()
             return True
 
+    def kill(self) -> bool:
+        """SIGKILL the broker at once, as a crash would (fault tests); True if it ran.
+        Its data stays: :meth:`up` starts it again on the same log."""
+        with self._locked():
+            pid, _ = self._running()
+            if pid is None:
+                return False
+            _signal(pid, signal.SIGKILL)
+            if not self._wait_exit(pid, 10):
+                raise LocalKafkaError(f"broker pid {pid} survived SIGKILL")
+            self._clear_run_files()
+            return True
+
     def status(self) -> dict:
         """Broker status: ``running`` is True only when the process lives *and*
         answers; ``pid`` is set whenever our broker process lives (maybe still
