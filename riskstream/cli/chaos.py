@@ -38,9 +38,12 @@ def chaos(scenarios: tuple[str, ...], orders: int, faults: int, rate: float, see
     worker processes, and publishes simulated traffic through the producer helper.  Exits 1
     if any scenario lost an order, published conflicting decisions or drifted from replay.
     """
+    import logging
+
     from ..bench.faults import run_scenario
     from ..kafka.local import LocalKafka
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a broker away is the point; the producer says it
     say = (lambda message: None) if quiet else err
     work = Path(work_dir)
     broker = LocalKafka(port=_free_port(), controller_port=_free_port(), data_dir=work / "kafka", log=say)
