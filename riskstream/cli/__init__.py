@@ -26,7 +26,22 @@ import click
 
 from .. import native
 from ..assembly import AssemblyError
-from . import audit, bench, cases, chaos, cluster, console, kafka, model, offline, rules, simulate, stream, tune, verdicts
+from . import (
+    audit,
+    bench,
+    cases,
+    chaos,
+    cluster,
+    console,
+    kafka,
+    model,
+    offline,
+    rules,
+    simulate,
+    stream,
+    tune,
+    verdicts,
+)
 
 __all__ = ["main"]
 
