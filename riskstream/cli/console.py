@@ -25,13 +25,21 @@ def console() -> None:
 @click.option("--sla-minutes", default=30.0, show_default=True, help="a held case open longer is marked")
 @click.option("--session-minutes", default=480.0, show_default=True, help="sessions expire after this long")
 @click.option("--secure-cookies/--no-secure-cookies", default=False, help="mark cookies Secure (behind HTTPS)")
-def serve(store_target, host, port, bootstrap, sla_minutes, session_minutes, secure_cookies) -> None:
+@click.option("--ingest-group", default="riskstream-cases", show_default=True,
+              help="consumer group of `riskstream cases ingest`, whose lag /metrics reports")
+@click.option("--metrics-token", envvar="RISKSTREAM_CONSOLE_METRICS_TOKEN",
+              help="bearer token /metrics asks for [default: $RISKSTREAM_CONSOLE_METRICS_TOKEN, else /metrics is open]")
+def serve(store_target, host, port, bootstrap, sla_minutes, session_minutes, secure_cookies, ingest_group,
+          metrics_token) -> None:
     """Serve the console (uvicorn).  The session secret is $RISKSTREAM_CONSOLE_SECRET (16+ characters);
-    without it a random one is made and sessions end when the console stops."""
+    without it a random one is made and sessions end when the console stops.  Prometheus metrics (queue
+    depth, ingest lag, verdicts by action, time to verdict) are on /metrics."""
     import uvicorn
 
     from ..console.app import ConsoleConfig, create_app
+    from ..console.metrics import kafka_lag
     from ..console.store import CaseStore, StoreError
+    from ..kafka.topics import Topics, default_bootstrap
     from ..kafka.verdicts import VerdictPublisher
 
     secret = os.environ.get("RISKSTREAM_CONSOLE_SECRET", "")
@@ -49,8 +57,11 @@ def serve(store_target, host, port, bootstrap, sla_minutes, session_minutes, sec
             publisher.append(VerdictPublisher(bootstrap))
         return publisher[0].publish(verdict)
 
+    topics = Topics.from_env()
+    lag = kafka_lag(bootstrap or default_bootstrap(), ingest_group, [topics.review, topics.decisions])
     app = create_app(ConsoleConfig(store=store, secret=secret, publish=publish, sla_minutes=sla_minutes,
-                                   session_minutes=session_minutes, secure_cookies=secure_cookies))
+                                   session_minutes=session_minutes, secure_cookies=secure_cookies, lag=lag,
+                                   metrics_token=metrics_token or None))
     err(f"console on http://{host}:{port}/ (case store: {store.engine.url.render_as_string(hide_password=True)})")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,11 +1,13 @@
 """The reviewers' web console: a Starlette app over the case store (``riskstream console serve``).
 
 Pages are rendered on the server (Jinja2) and enhanced with htmx (vendored in
-``static/``); there is no JavaScript build.  Every route but ``/login`` and
-``/static`` needs a session: pages answer with the login page (401), the JSON
-routes with a 401 JSON error; a role without the right gets 403.  Every form
-carries a CSRF token bound to its session (the login form's to a cookie set
-with it); a post without the right token is refused with 403.
+``static/``); there is no JavaScript build.  Every route but ``/login``,
+``/static`` and ``/metrics`` needs a session: pages answer with the login page
+(401), the JSON routes with a 401 JSON error; ``/metrics`` (counts, no case
+data) is open to the scraper, or needs its bearer token when one is set; a
+role without the right gets 403.  Every form carries a CSRF token bound to
+its session (the login form's to a cookie set with it); a post without the
+right token is refused with 403.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..decisions import Outcome
 from ..verdicts import Verdict, VerdictAction
 from . import audit
 from .auth import AuthError, SessionData, Sessions, allowed, check_login
+from .metrics import ConsoleMetrics, LagReader
 from .models import Case, Note, Order, Revision, User, VerdictRow
 from .queue import QueueError, QueueFilter, claim, dashboard, is_breached, queue_page, sla_cutoff
 from .review import FormError, build_verdict, close_case, read_form
@@ -55,6 +58,8 @@ class ConsoleConfig:
     session_minutes: float = 480
     sla_minutes: float = 30
     secure_cookies: bool = False  # set behind HTTPS
+    lag: LagReader | None = None  # the case ingest's consumer lag per topic, for /metrics (kafka_lag)
+    metrics_token: str | None = None  # when set, /metrics needs "Authorization: Bearer <token>"
 
 
 class Denied(Exception):
@@ -71,6 +76,7 @@ class Console:
         self.sessions = Sessions(config.secret, config.session_minutes)
         self.pages = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
         self.pages.globals.update(outcome_label=lambda n: Outcome(int(n)).label, mask=mask_account)
+        self.metrics = ConsoleMetrics(config.store, sla_minutes=config.sla_minutes, lag=config.lag)
 
     # -- plumbing -----------------------------------------------------------------------------------------------
     def render(self, name: str, http_status: int = 200, **context) -> HTMLResponse:
@@ -266,6 +272,7 @@ class Console:
                               "try again") from None
         with self.store.session() as db:
             case = db.get(Case, case_id)
+            opened_at = case.opened_at
             close_case(case, record)
             db.add(VerdictRow(verdict_id=record.verdict_id, case_id=case_id, reviewer=user.username,
                               action=record.action.value, created_at=datetime.now(timezone.utc),
@@ -273,6 +280,7 @@ class Console:
             audit.append(db, user.username, "verdict", case_id,
                          {"verdict_id": record.verdict_id, "action": record.action.value,
                           "accounts": len(record.accounts), "orders": len(record.orders)})
+        self.metrics.observe_verdict(opened_at)
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
     # -- dashboard ----------------------------------------------------------------------------------------------
@@ -286,6 +294,16 @@ class Console:
             user, session, figures=figures, depth_svg=bar_chart("open cases by outcome", depth),
             verdicts_svg=bar_chart("verdicts by action", verdicts),
             precision_svg=bar_chart("share of labelled cases confirmed", precision, maximum=1.0)))
+
+    # -- metrics ------------------------------------------------------------------------------------------------
+    async def metrics_page(self, request: Request) -> Response:
+        """Prometheus text format; open (no user data in it) unless a metrics token is configured."""
+        token = self.config.metrics_token
+        if token and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+            return JSONResponse({"error": "a bearer token is needed for /metrics"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        body, content_type = await run_in_threadpool(self.metrics.render)
+        return Response(body, media_type=content_type)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse("/queue", status_code=303)
@@ -305,6 +323,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
         Route("/cases/{case_id}/verdict", g("verdict", post=True)(console.verdict), methods=["POST"]),
         Route("/cases/{case_id}", g("view")(console.case_page)),
         Route("/dashboard", g("dashboard")(console.dashboard_page)),
+        Route("/metrics", console.metrics_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes)
