@@ -41,3 +41,31 @@ def test_the_installed_core_is_used_by_default():
     pytest.importorskip("riskstream_native")
     done = run({"RISKSTREAM_NATIVE": ""})
     assert done.returncode == 0 and done.stdout.startswith("native (riskstream_native ")
+
+
+STALE = """
+__version__ = "0.0.1"
+class VelocityWindow:
+    pass
+class ClusterIndex:
+    pass
+"""
+
+
+def test_a_stale_core_falls_back_with_one_warning(tmp_path):
+    # an old build: the classes are there, but without the methods (and functions) this Python calls
+    (tmp_path / "riskstream_native.py").write_text(STALE)
+    fallback = run({"RISKSTREAM_NATIVE": ""}, str(tmp_path))
+    assert fallback.returncode == 0, fallback.stderr
+    assert fallback.stdout.startswith("pure Python (stale riskstream_native 0.0.1, lacks pseudonym, VelocityWindow.add")
+    warnings = [line for line in fallback.stderr.splitlines() if "riskstream_native" in line]
+    assert len(warnings) == 1 and "make native" in warnings[0] and "VelocityWindow.add" in warnings[0]
+    required = run({"RISKSTREAM_NATIVE": "1"}, str(tmp_path))
+    assert required.returncode != 0 and "NativeUnavailable" in required.stderr and "lacks pseudonym" in required.stderr
+
+
+def test_the_installed_core_has_everything_this_python_calls():
+    core = pytest.importorskip("riskstream_native")
+    from riskstream.native import missing_parts
+
+    assert missing_parts(core) == []
