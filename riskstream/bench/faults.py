@@ -44,7 +44,14 @@ from typing import Any
 
 import orjson
 
-from ..harness import DecisionTally, WorkerProcess, compressed_time_settings, replay_final, same_time_ties
+from ..harness import (
+    DecisionTally,
+    WorkerProcess,
+    compressed_time_settings,
+    describe_difference,
+    replay_final,
+    same_time_ties,
+)
 from ..kafka.local import LocalKafka
 from ..kafka.produce import ProduceStats, load
 from ..kafka.topics import Topics, delete_topics_containing, ensure_topics
@@ -68,6 +75,7 @@ class Outcome:
     ties: int = 0  # drifting orders explained by same-time ties
     notes: list[str] = field(default_factory=list)
     logs: str = ""
+    differences: list[dict] = field(default_factory=list)  # a few drifting orders, live beside replay
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -227,9 +235,11 @@ def run_scenario(name: str, bootstrap: str, *, orders: int, faults: int, broker:
         notes.append(f"the producer sent {stats.retried} batches again")
     if stats.failed:
         notes.append(f"the producer gave up on {stats.failed} orders: {stats.error}")
-    lost, conflicting, drift, ties = _count(tally.records, replay_final(rules, events), events)
+    replayed = replay_final(rules, events)
+    lost, conflicting, drift, ties = _count(tally.records, replayed, events)
     return Outcome(name, orders, done_faults, lost, conflicting, len(drift), max(recoveries, default=None),
-                   round(seconds, 1), ties=ties, notes=notes, logs=str(work))
+                   round(seconds, 1), ties=ties, notes=notes, logs=str(work),
+                   differences=[describe_difference(tally.records[o], replayed[o]) for o in drift[:5]])
 
 
 def _next_decision(tally: DecisionTally, before: int, back: float, orders: int, limit: float) -> float | None:

@@ -10,8 +10,10 @@ order that fails it is sent all the same (the workers reject it and dead-letter 
 A batch the brokers do not acknowledge (a broker restarting, a leader moving) is sent
 again with exponential backoff (:data:`RETRY_FIRST` doubling up to :data:`RETRY_MOST`
 seconds, for at most ``retry_for`` seconds in all); each retry is said on standard error
-(``say``) and counted.  Orders of a retried batch may reach the topic twice; the workers
-apply an order id once.
+(``say``) and counted.  A partition's batches go out one at a time and in order, a
+retried batch ahead of every later one, so a fault never reorders a partition.  Orders
+of a retried batch may reach the topic twice (the first try was written but its
+acknowledgement lost), right behind the first copy; the workers apply an order id once.
 
 Bulk loading uses aiokafka's batch API: records go straight into C-built record
 batches, one open batch per partition, which costs a few microseconds per order where
@@ -23,6 +25,7 @@ land in the same partition whichever client published them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import os
 import threading
@@ -40,7 +43,7 @@ READ_CHUNK = 1 << 20  #: bytes read from the input at a time
 BATCH_BYTES = 256 * 1024  #: record batch size while loading
 LINGER = 0.005  #: seconds an open batch may wait for more orders
 MAX_RECORD_BYTES = 1_048_576 - 1024  #: larger lines cannot be produced (broker's default message limit)
-IN_FLIGHT = 512  #: batches awaiting acknowledgement before the oldest are checked
+QUEUED = 8  #: filled batches a partition may hold waiting for its batch on the way before the input waits
 RETRY_FIRST = 0.2  #: seconds before the first retry of a failed batch
 RETRY_MOST = 5.0  #: the longest wait between retries
 RETRY_FOR = 300.0  #: seconds a batch is retried before its orders count as failed
@@ -111,7 +114,14 @@ class _TokenBucket:
 
 
 class _Loader:
-    """Open record batches per partition, sent when full, stale or at the end."""
+    """Open record batches per partition, sent when full, stale or at the end.
+
+    Each partition has at most one batch on its way at a time, and its batches
+    leave in the order they were filled: a batch the brokers did not
+    acknowledge goes out again before any later batch of its partition, so a
+    broker going away never reorders a partition (the workers' graph reads
+    each partition in event-time order).  Batches of different partitions
+    travel side by side."""
 
     def __init__(self, producer, topic: str, partitions: list[int], stats: ProduceStats,
                  say: Callable[[str], None] = lambda message: None, retry_for: float = RETRY_FOR) -> None:
@@ -124,12 +134,14 @@ class _Loader:
         self.murmur2 = murmur2
         self.stats = stats
         self.open: dict[int, tuple[Any, list, float]] = {}  # partition -> (builder, records, opened at)
-        self.in_flight: list[tuple[asyncio.Future, int, list, float]] = []  # (ack, partition, records, first try)
-        self.failed: list[tuple[int, list, float, str]] = []  # to send again: (partition, records, first try, why)
+        # Closed batches per partition, oldest first: (builder or None to rebuild, records, first try, why failed)
+        self.queued: dict[int, collections.deque] = {p: collections.deque() for p in partitions}
+        self.flying: dict[int, tuple[asyncio.Future, list, float]] = {}  # partition -> (ack, records, first try)
+        self.due: dict[int, float] = {}  # partition -> monotonic time its failed head may go out again
+        self.backoff: dict[int, float] = {}  # partition -> the wait before its next retry
         self.sticky = 0  # partition index for records without a key, moved on per batch
         self.say = say
         self.retry_for = retry_for
-        self.backoff = RETRY_FIRST
 
     def append(self, key: bytes | None, value: bytes) -> tuple[int, Any, int] | None:
         """Add one record; a batch it filled comes back as ``(partition, builder, records)``
@@ -157,78 +169,98 @@ class _Loader:
         for partition in [p for p, (_, _, opened) in self.open.items() if opened <= cutoff]:
             builder, records, _ = self.open.pop(partition)
             await self.send(partition, builder, records)
+        await self.pump()
 
     async def send_all(self) -> None:
         await self.send_stale(age=-1.0)
 
-    async def send(self, partition: int, builder, records: list, first: float | None = None) -> None:
+    async def send(self, partition: int, builder, records: list) -> None:
+        """Queue a filled batch behind its partition's earlier ones; wait while too many queue."""
         builder.close()
-        first = time.monotonic() if first is None else first
-        try:
-            future = await self.producer.send_batch(builder, self.topic, partition=partition)
-        except Exception as exc:  # noqa: BLE001 - no metadata or no leader while a broker is away
-            self.failed.append((partition, records, first, repr(exc)))
-        else:
-            self.in_flight.append((future, partition, records, first))
-        if len(self.in_flight) >= IN_FLIGHT:
-            self._settle(done_only=True)
-        if self.failed:
-            await self.retry()
+        queue = self.queued[partition]
+        queue.append((builder, records, time.monotonic(), None))
+        await self.pump()
+        while len(queue) > QUEUED:  # the brokers are slower than the input (or away): hold the input back
+            await self._wait(self._next_due())
+            await self.pump()
 
-    def _settle(self, done_only: bool) -> None:
-        waiting = []
-        for entry in self.in_flight:
-            future, partition, records, first = entry
-            if done_only and not future.done():
-                waiting.append(entry)
+    async def pump(self) -> None:
+        """Settle acknowledged batches, then send each idle partition's oldest queued batch."""
+        now = time.monotonic()
+        for partition, (future, records, first) in list(self.flying.items()):
+            if not future.done():
                 continue
+            del self.flying[partition]
             if future.cancelled() or future.exception() is not None:
-                self.failed.append((partition, records, first,
-                                    "cancelled" if future.cancelled() else repr(future.exception())))
+                why = "cancelled" if future.cancelled() else repr(future.exception())
+                self._failed(partition, None, records, first, why, now)
             else:
                 self.stats.sent += len(records)
-                self.backoff = RETRY_FIRST
-        self.in_flight = waiting
-
-    async def retry(self) -> None:
-        """Send the failed batches again after the backoff, or give them up after ``retry_for`` seconds."""
-        failed, self.failed = self.failed, []
-        now = time.monotonic()
-        again = []
-        for partition, records, first, why in failed:
-            if now - first > self.retry_for:
-                self.stats.failed += len(records)
-                if self.stats.error is None:
-                    self.stats.error = why
-                self.say(f"gave up on {len(records)} orders for partition {partition} after "
-                         f"{self.retry_for:g} s of retries: {why}")
+                self.backoff.pop(partition, None)
+        for partition, queue in self.queued.items():
+            if partition in self.flying or not queue or self.due.get(partition, 0.0) > now:
+                continue
+            builder, records, first, why = queue.popleft()
+            if why is not None:
+                if now - first > self.retry_for:
+                    self._give_up(partition, records, why)
+                    continue
+                builder = self._rebuild(partition, records, first, queue)
+                self.stats.retried += 1
+            try:
+                future = await self.producer.send_batch(builder, self.topic, partition=partition)
+            except Exception as exc:  # noqa: BLE001 - no metadata or no leader while a broker is away
+                self._failed(partition, builder, records, first, repr(exc), time.monotonic())
             else:
-                again.append((partition, records, first, why))
-        if not again:
-            return
-        wait, self.backoff = self.backoff, min(RETRY_MOST, self.backoff * 2)
-        self.say(f"{len(again)} batch(es) not acknowledged ({again[0][3]}); retrying in {wait:.1f} s")
-        await asyncio.sleep(wait)
-        for partition, records, first, _ in again:
-            builder, chunk = self.producer.create_batch(), []
-            for key, value in records:
-                if builder.append(key=key, value=value, timestamp=None) is None:  # full (a smaller limit now)
-                    self.stats.retried += 1
-                    await self.send(partition, builder, chunk, first)
-                    builder, chunk = self.producer.create_batch(), []
-                    builder.append(key=key, value=value, timestamp=None)
-                chunk.append((key, value))
-            self.stats.retried += 1
-            await self.send(partition, builder, chunk, first)
+                self.flying[partition] = (future, records, first)
+
+    def _rebuild(self, partition: int, records: list, first: float, queue: collections.deque):
+        """A new batch of a failed batch's records (a batch is sent once); what no longer fits
+        goes back at the head of the queue, still ahead of every later batch."""
+        builder, rest = self.producer.create_batch(), []
+        for n, (key, value) in enumerate(records):
+            if builder.append(key=key, value=value, timestamp=None) is None:  # full (a smaller limit now)
+                rest = records[n:]
+                break
+        builder.close()
+        if rest:
+            queue.appendleft((None, rest, first, "split from a batch sent again"))
+        return builder
+
+    def _failed(self, partition: int, builder, records: list, first: float, why: str, now: float) -> None:
+        wait = self.backoff.get(partition, RETRY_FIRST)
+        self.backoff[partition] = min(RETRY_MOST, wait * 2)
+        self.due[partition] = now + wait
+        self.queued[partition].appendleft((None, records, first, why))
+        self.say(f"a batch of {len(records)} orders for partition {partition} not acknowledged ({why}); "
+                 f"retrying in {wait:.1f} s, ahead of the partition's later batches")
+
+    def _give_up(self, partition: int, records: list, why: str) -> None:
+        self.stats.failed += len(records)
+        if self.stats.error is None:
+            self.stats.error = why
+        self.say(f"gave up on {len(records)} orders for partition {partition} after "
+                 f"{self.retry_for:g} s of retries: {why}")
+
+    def _next_due(self) -> float:
+        """Seconds until the earliest partition waiting out a backoff may retry (1 s when none is)."""
+        now = time.monotonic()
+        waits = [due - now for p, due in self.due.items() if self.queued[p] and p not in self.flying]
+        return max(0.0, min(waits, default=1.0))
+
+    async def _wait(self, timeout: float) -> None:
+        """Until a batch on its way settles, or ``timeout`` seconds."""
+        futures = [future for future, _, _ in self.flying.values()]
+        if futures:
+            await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(timeout)
 
     async def finish(self) -> None:
         await self.send_all()
-        while self.in_flight or self.failed:
-            if self.in_flight:
-                await asyncio.wait([entry[0] for entry in self.in_flight])
-            self._settle(done_only=False)
-            if self.failed:
-                await self.retry()
+        while self.flying or any(self.queued.values()):
+            await self._wait(self._next_due())
+            await self.pump()
 
 
 def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
