@@ -75,7 +75,7 @@ class Outcome:
     ties: int = 0  # drifting orders explained by same-time ties
     notes: list[str] = field(default_factory=list)
     logs: str = ""
-    differences: list[dict] = field(default_factory=list)  # a few drifting orders, live beside replay
+    differences: list[dict] = field(default_factory=list)  # a few conflicting and drifting orders, live beside replay
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -237,9 +237,10 @@ def run_scenario(name: str, bootstrap: str, *, orders: int, faults: int, broker:
         notes.append(f"the producer gave up on {stats.failed} orders: {stats.error}")
     replayed = replay_final(rules, events)
     lost, conflicting, drift, ties = _count(tally.records, replayed, events)
-    return Outcome(name, orders, done_faults, lost, conflicting, len(drift), max(recoveries, default=None),
+    return Outcome(name, orders, done_faults, lost, len(conflicting), len(drift), max(recoveries, default=None),
                    round(seconds, 1), ties=ties, notes=notes, logs=str(work),
-                   differences=[describe_difference(tally.records[o], replayed[o]) for o in drift[:5]])
+                   differences=[describe_difference(tally.records[o], replayed[o])
+                                for o in (conflicting[:5] + drift[:5]) if o in replayed])
 
 
 def _next_decision(tally: DecisionTally, before: int, back: float, orders: int, limit: float) -> float | None:
@@ -251,17 +252,19 @@ def _next_decision(tally: DecisionTally, before: int, back: float, orders: int, 
     return None
 
 
-def _count(records: dict[str, list[dict]], replayed: dict, events: list[dict]) -> tuple[int, int, list[str], int]:
+def _count(records: dict[str, list[dict]], replayed: dict,
+           events: list[dict]) -> tuple[int, list[str], list[str], int]:
     offline = {order: decision.action.label for order, decision in replayed.items()}
     lost = sum(1 for order in offline if order not in records)
-    conflicting, drift = 0, []
+    conflicting: list[str] = []
+    drift: list[str] = []
     for order, found in records.items():
         by_revision: dict[int, set[str]] = {}
         for r in found:
             by_revision.setdefault(r["revision"], set()).add(
                 (r["action"], tuple(sorted(x["rule"] for x in r["reasons"]))))
         if any(len(contents) > 1 for contents in by_revision.values()):
-            conflicting += 1
+            conflicting.append(order)
         if max(found, key=lambda r: r["revision"])["action"] != offline.get(order):
             drift.append(order)
     ties = [o for o in drift if same_time_ties(o, events)]

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import click
+import orjson
 
 from ..terminal import err
 
@@ -67,5 +68,8 @@ def chaos(scenarios: tuple[str, ...], orders: int, faults: int, rate: float, see
         for note in ([f"{row.ties} orders differ by same-time ties (known, see same_time_ties)"] if row.ties else []) \
                 + row.notes:
             click.echo(f"  {row.scenario}: {note}")
+    report = work / "outcomes.json"
+    report.write_bytes(orjson.dumps([row.to_dict() for row in rows], option=orjson.OPT_INDENT_2))
     if not all(row.ok for row in rows):
+        click.echo(f"  the drifting orders, live beside replay: {report}")
         raise SystemExit(1)
