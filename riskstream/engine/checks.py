@@ -182,6 +182,32 @@ class Tracker:
         qty, amount = self._totals(view, items)
         return [self.window.add(key, view.event.ts, qty, amount, value)]
 
+    def counter(self) -> Callable[[OrderView], list[Aggregate]]:
+        """:meth:`touch` as one closure with what it reads bound once (the engine calls it per
+        order): an unfiltered window of one entity - most windows - counts without a method
+        call more than the window's own; any other window is :meth:`touch` itself."""
+        if self.single is None or self.per_item or not self.selector.trivial:
+            return self.touch
+        name, of, add = self.single, self.of, self.window.add
+        if of is None:
+            def count(view: OrderView) -> list[Aggregate]:
+                known = view._entity
+                key = known[name] if name in known else view.entity(name)
+                if key is None:
+                    return []
+                return [add(key, view.event.ts, view.quantity, view.event.amount, None)]
+        else:
+            def count(view: OrderView) -> list[Aggregate]:
+                known = view._entity
+                key = known[name] if name in known else view.entity(name)
+                if key is None:
+                    return []
+                value = known[of] if of in known else view.entity(of)
+                if value is None:
+                    return []
+                return [add(key, view.event.ts, view.quantity, view.event.amount, value)]
+        return count
+
     def _key(self, view: OrderView) -> Hashable | None:
         """The order's key in this window (without the SKU); None when an entity is missing."""
         if self.single is not None:

@@ -121,6 +121,7 @@ class DecisionEngine:
         self.trackers: list[Tracker]
         self.checks: list[Check]
         self.trackers, self.checks = compile_checks(ruleset, self.keys, self.sales, grace)
+        self._counters: list[Callable[[OrderView], list[Aggregate]]] = []  # Tracker.counter() of each tracker
         self.window_key_cap = window_key_cap  # keys per window, see VelocityWindow
         for tracker in self.trackers:
             tracker.window.max_keys = window_key_cap
@@ -210,7 +211,14 @@ class DecisionEngine:
         view = self.view(event)
         if self.graph is not None:
             self.graph.observe(view, frozen)
-        return view, [t.touch(view) for t in self.trackers]
+        return view, self.touch(view)
+
+    def touch(self, view: OrderView) -> list[list[Aggregate]]:
+        """Count the order in every tracker (:meth:`Tracker.touch` of each, in order): each one's aggregates."""
+        counters = self._counters
+        if len(counters) != len(self.trackers):  # trackers added since (tracker_for)
+            counters = self._counters = [t.counter() for t in self.trackers]
+        return [count(view) for count in counters]
 
     def tracker_for(self, velocity: Velocity) -> int:
         """The index of the tracker counting ``velocity``, added if no rule keeps one like it.

@@ -16,7 +16,7 @@ it cannot make sense of, and never raises on arbitrary text.
 from .addresses import address_key, address_locality, address_text
 from .ips import ip_key, ip_prefix
 from .phones import phone_key
-from .pseudonyms import pseudonym
+from .pseudonyms import pseudonym, pseudonym_function
 
 __all__ = [
     "address_key",
@@ -26,4 +26,5 @@ __all__ = [
     "ip_prefix",
     "phone_key",
     "pseudonym",
+    "pseudonym_function",
 ]

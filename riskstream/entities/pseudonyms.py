@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from .. import native
 
-__all__ = ["mac_key", "pseudonym"]
+__all__ = ["mac_key", "pseudonym", "pseudonym_function"]
 
 
 _PSEUDONYM_PERSON = b"riskstream.pn.v1"  # 16 bytes: BLAKE2b personalisation
@@ -53,3 +53,30 @@ def pseudonym(kind: str, value: str, key: bytes) -> str:
     h = _pseudonym_hasher(kind, key).copy()
     h.update(value.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
+
+
+def pseudonym_function(kind: str, key: bytes) -> Callable[[str], str]:
+    """``lambda value: pseudonym(kind, value, key)`` with the key and the kind's hash state made
+    once: what the hot path calls per new entity value.  The native core (when in use as this is
+    called) hashes; text with lone surrogates is hashed here, as :func:`pseudonym` does."""
+    if not isinstance(key, bytes):
+        key = bytes(key)
+    hasher = _pseudonym_hasher(kind, key)
+
+    def pure(value: str) -> str:
+        h = hasher.copy()
+        h.update(value.encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+    core = native.core()
+    if core is None:
+        return pure
+    hash_native, mac = core.pseudonym, mac_key(key)
+
+    def fast(value: str) -> str:
+        try:
+            return hash_native(kind, value, mac)
+        except UnicodeEncodeError:  # lone surrogates: not UTF-8
+            return pure(value)
+
+    return fast

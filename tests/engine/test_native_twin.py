@@ -132,3 +132,25 @@ def bundled_engine():
 
     ruleset = load_ruleset(BUNDLED_RULES)
     return lambda: DecisionEngine(ruleset, clock=FakeClock())
+
+
+def touch_all(engine_factory, stream, by_tracker):
+    engine = engine_factory()
+    out = []
+    for n, (t, account, ip, device, address, sku, quantity, price) in enumerate(stream):
+        fields = order_fields(float(t), order_id=f"o-{n}", account_id=f"acct-{account}", ip=f"203.0.113.{ip + 1}",
+                              device_id=f"dev-{device}", shipping_address=f"上海市浦东新区世纪大道{address}号",
+                              phone=f"1390000{account:04d}" if device else None, payment_fingerprint=f"card-{device}",
+                              sku=sku, quantity=quantity, unit_price=price, account_age=86400.0 * (account + 1))
+        view = engine.view(event(0.0, **fields))
+        out.append([t.touch(view) for t in engine.trackers] if by_tracker else engine.touch(view))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(stream=order_streams)
+def test_the_engines_counting_is_each_trackers_touch(stream, bundled_engine):
+    expected = touch_all(bundled_engine, stream, by_tracker=True)
+    assert touch_all(bundled_engine, stream, by_tracker=False) == expected
+    with native.pure_python():
+        assert touch_all(bundled_engine, stream, by_tracker=False) == expected

@@ -34,3 +34,14 @@ def test_the_native_function_refuses_keys_it_cannot_take_as_they_are():
     assert riskstream_native.pseudonym("ip", "1.2.3.4", mac_key(b"k" * 65)) == pseudonym("ip", "1.2.3.4", b"k" * 65)
     with pytest.raises(ValueError, match="must not be empty"):
         pseudonym("ip", "1.2.3.4", b"")
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=texts, value=texts, key=st.binary(min_size=1, max_size=100))
+def test_pseudonym_functions_give_the_pseudonym_on_both_implementations(kind, value, key):
+    from riskstream.entities import pseudonym_function
+
+    expected = pseudonym(kind, value, key)
+    assert pseudonym_function(kind, key)(value) == expected
+    with native.pure_python():
+        assert pseudonym_function(kind, key)(value) == expected
