@@ -17,16 +17,18 @@ it to the dead-letter topic.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..decisions import DECISION_SCHEMA, Outcome
-from .models import Case, Order, Revision
+from .models import Case, CaseRule, Order, Revision
 from .store import CaseStore
 
 LONE_PREFIX = "order:"
@@ -36,9 +38,11 @@ _IN_CHUNK = 500  # ids per IN (...) query
 class RecordError(ValueError):
     """A decision record the store cannot take; ``field`` names where."""
 
-    def __init__(self, field: str | None, problem: str):
+    def __init__(self, field: str | None, problem: str, redacted: str | None = None):
         self.field = field
         self.problem = problem
+        #: the problem without the value seen (which may be anything, personal data too): for logs
+        self.redacted = f"{field}: {redacted or problem}" if field else redacted or problem
         super().__init__(f"{field}: {problem}" if field else problem)
 
 
@@ -65,6 +69,17 @@ def case_id_for(record: Mapping[str, Any]) -> str:
     return record.get("cluster_id") or f"{LONE_PREFIX}{record['order_id']}"
 
 
+def _kind(value: Any) -> str:
+    """What a value is, without the value."""
+    if isinstance(value, (str, bytes, list, dict)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+_STRINGS = ("order_id", "account_id", "ruleset_version", "event_time", "decided_at")
+_ACTIONS = {o.label: o for o in Outcome}
+
+
 def check_record(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     """A decision record as a mapping, checked for what the store needs, or :class:`RecordError`."""
     if isinstance(raw, Mapping):
@@ -77,28 +92,35 @@ def check_record(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise RecordError(None, f"expected a JSON object, got {type(data).__name__}")
     if data.get("schema") != DECISION_SCHEMA:
-        raise RecordError("schema", f"expected {DECISION_SCHEMA!r}, got {data.get('schema')!r}")
-    for name in ("order_id", "account_id", "ruleset_version", "event_time", "decided_at"):
+        raise RecordError("schema", f"expected {DECISION_SCHEMA!r}, got {data.get('schema')!r}",
+                          f"expected {DECISION_SCHEMA!r}, got {_kind(data.get('schema'))}")
+    for name in _STRINGS:
         value = data.get(name)
-        if not isinstance(value, str) or not value:
-            raise RecordError(name, f"expected a non-empty string, got {value!r}")
-    try:
-        data["_action"] = Outcome.parse(str(data.get("action")))
-    except ValueError as exc:
-        raise RecordError("action", str(exc)) from None
+        if value.__class__ is not str or not value:
+            raise RecordError(name, f"expected a non-empty string, got {value!r}",
+                              f"expected a non-empty string, got {_kind(value)}")
+    action = _ACTIONS.get(data.get("action"))  # the exact labels first, then any spelling Outcome.parse takes
+    if action is None:
+        try:
+            action = Outcome.parse(str(data.get("action")))
+        except ValueError as exc:
+            raise RecordError("action", str(exc), f"not an outcome: {_kind(data.get('action'))}") from None
+    data["_action"] = action
     revision = data.get("revision")
-    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
-        raise RecordError("revision", f"expected a positive integer, got {revision!r}")
+    if revision.__class__ is not int or revision < 1:
+        raise RecordError("revision", f"expected a positive integer, got {revision!r}",
+                          f"expected a positive integer, got {_kind(revision)}")
     score = data.get("score")
-    if not isinstance(score, (int, float)) or isinstance(score, bool):
-        raise RecordError("score", f"expected a number, got {score!r}")
+    if score.__class__ is not float and score.__class__ is not int:
+        raise RecordError("score", f"expected a number, got {score!r}", f"expected a number, got {_kind(score)}")
     reasons = data.get("reasons")
-    if not isinstance(reasons, list) or not all(isinstance(r, dict) and isinstance(r.get("rule"), str)
-                                                 for r in reasons):
+    if reasons.__class__ is not list or (reasons and not all(
+            isinstance(r, dict) and isinstance(r.get("rule"), str) for r in reasons)):
         raise RecordError("reasons", "expected a list of objects with a rule")
     cluster_id = data.get("cluster_id")
     if cluster_id is not None and (not isinstance(cluster_id, str) or not cluster_id):
-        raise RecordError("cluster_id", f"expected a non-empty string or null, got {cluster_id!r}")
+        raise RecordError("cluster_id", f"expected a non-empty string or null, got {cluster_id!r}",
+                          f"expected a non-empty string or null, got {_kind(cluster_id)}")
     return data
 
 
@@ -107,17 +129,70 @@ def _chunks(items: list, size: int = _IN_CHUNK) -> Iterable[list]:
         yield items[start:start + size]
 
 
+@contextmanager
+def _cycles_collected_after() -> Iterator[None]:
+    """Cyclic garbage collection paused for one batch, then run once.
+
+    A batch holds thousands of freshly parsed records; with the collector on, its passes over them (and
+    over everything else alive in the process) took more time than parsing them.  Reference counting
+    still frees everything acyclic at once; only cycles wait until the batch is written."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(0)
+
+
+_ORDERS = Order.__table__
+_CASES = Case.__table__
+_REVISIONS = Revision.__table__
+_CASE_RULES = CaseRule.__table__
+_ORDER_FIELDS = ("account_id", "action", "score", "revision", "reasons", "ruleset_version", "model_version",
+                 "model_score", "event_time", "decided_at", "cluster")
+
+
+@dataclass(slots=True)
+class _Held:
+    """An order the store holds (or the batch adds), as ingest needs it."""
+
+    case_id: str
+    revision: int
+    first: int  # its first stored revision: its timeline starts there
+    row: dict[str, Any] | None = None  # the columns to write, when the batch changes it
+    new: bool = False
+
+
 class CaseIngest:
-    """Writes decision records into a :class:`CaseStore`, one transaction per batch."""
+    """Writes decision records into a :class:`CaseStore`, one transaction per batch.
+
+    Written with SQLAlchemy Core, not the ORM's unit of work: one look-up of the batch's orders (and of the
+    revisions of those the store holds), then one ``executemany`` per table and kind of change.  An allowed
+    record of an order the store does not hold (most of ``risk-decisions``) costs its check and its share of
+    one indexed look-up."""
 
     def __init__(self, store: CaseStore, clock=lambda: datetime.now(timezone.utc)):
         self.store = store
         self.clock = clock
 
     def ingest(self, records: Iterable[bytes | str | Mapping[str, Any]]) -> IngestResult:
+        with _cycles_collected_after():
+            return self._ingest(records)
+
+    def _ingest(self, records: Iterable[bytes | str | Mapping[str, Any]]) -> IngestResult:
         result = IngestResult()
-        checked: dict[tuple[str, int], dict[str, Any]] = {}
+        checked: dict[tuple[str, int], dict[str, Any] | bytes | str] = {}
+        raw_seen: set[bytes | str] = set()  # the same record from both topics in one poll is parsed once
+        flagged: set[str] = set()
         for index, raw in enumerate(records):
+            if isinstance(raw, (bytes, str)):
+                if raw in raw_seen:
+                    result.duplicates += 1
+                    continue
+                raw_seen.add(raw)
             try:
                 data = check_record(raw)
             except RecordError as exc:
@@ -126,113 +201,138 @@ class CaseIngest:
             key = (data["order_id"], data["revision"])
             if key in checked:
                 result.duplicates += 1
-            else:
+            elif data["_action"].flagged or isinstance(raw, Mapping):
                 checked[key] = data
+                flagged.add(key[0])
+            else:
+                checked[key] = raw  # an allowed record: most make no case, so only its text is kept
+        del raw_seen
         if not checked:
             return result
         now = self.clock()
-        with self.store.session() as session:
+        with self.store.engine.begin() as connection:
+            held: dict[str, _Held] = {}
+            for chunk in _chunks(sorted({key[0] for key in checked})):
+                for order_id, case_id, revision in connection.execute(
+                        select(_ORDERS.c.order_id, _ORDERS.c.case_id, _ORDERS.c.revision)
+                        .where(_ORDERS.c.order_id.in_(chunk))):
+                    held[order_id] = _Held(case_id, revision, revision)
+            for key, value in checked.items():
+                if not isinstance(value, dict):
+                    if key[0] in held or key[0] in flagged:
+                        checked[key] = check_record(value)  # an order under review: its allowed revision counts
+                    else:
+                        result.ignored += 1  # an allowed order nobody has to review
+            checked = {key: value for key, value in checked.items() if isinstance(value, dict)}
             seen: set[tuple[str, int]] = set()
-            order_ids = sorted({key[0] for key in checked})
-            for chunk in _chunks(sorted(checked)):
-                seen.update(session.execute(
-                    select(Revision.order_id, Revision.revision).where(
-                        tuple_(Revision.order_id, Revision.revision).in_(chunk))).tuples())
-            orders: dict[str, Order] = {}
-            first: dict[str, int] = {}  # each held order's first stored revision: its timeline starts there
-            for chunk in _chunks(order_ids):
-                orders.update((o.order_id, o) for o in session.scalars(select(Order).where(Order.order_id.in_(chunk))))
-                first.update(session.execute(select(Revision.order_id, func.min(Revision.revision))
-                                             .where(Revision.order_id.in_(chunk)).group_by(Revision.order_id)).tuples().all())
+            for chunk in _chunks(sorted(held)):  # only an order the store holds has stored revisions
+                for order_id, revision in connection.execute(
+                        select(_REVISIONS.c.order_id, _REVISIONS.c.revision).where(_REVISIONS.c.order_id.in_(chunk))):
+                    seen.add((order_id, revision))
+                    entry = held[order_id]
+                    entry.first = min(entry.first, revision)
             fresh = [checked[key] for key in sorted(checked, key=lambda k: (k[1], k[0])) if key not in seen]
             result.duplicates += len(checked) - len(fresh)
-            wanted = {case_id_for(d) for d in fresh} | {o.case_id for o in orders.values()}
-            cases: dict[str, Case] = {}
+            wanted = {case_id_for(d) for d in fresh if d["_action"].flagged or d["order_id"] in held}
+            wanted |= {h.case_id for h in held.values()}
+            cases: dict[str, dict[str, Any]] = {}
             for chunk in _chunks(sorted(wanted)):
-                cases.update((c.id, c) for c in session.scalars(select(Case).where(Case.id.in_(chunk))))
+                for row in connection.execute(select(_CASES.c.id, _CASES.c.rules, _CASES.c.size, _CASES.c.revision)
+                                              .where(_CASES.c.id.in_(chunk))).mappings():
+                    known = set(filter(None, row["rules"].split(",")))
+                    cases[row["id"]] = dict(row, rule_set=set(known), known=known)
+            new_cases: dict[str, dict[str, Any]] = {}
+            revisions: list[dict[str, Any]] = []
             touched: set[str] = set()
             for data in fresh:
-                order = orders.get(data["order_id"])
+                order_id = data["order_id"]
+                order = held.get(order_id)
                 action: Outcome = data["_action"]
-                if not action.flagged and (order is None or data["revision"] < first.get(data["order_id"], 0)):
+                if not action.flagged and (order is None or data["revision"] < order.first):
                     # An allowed order nobody has to review, or an allowed revision from before the order was
                     # flagged: ignored whether it comes before or after the flag, so ingest twice is one row.
                     result.ignored += 1
                     continue
-                first.setdefault(data["order_id"], data["revision"])
-                session.add(Revision(order_id=data["order_id"], revision=data["revision"], action=int(action),
-                                     score=float(data["score"]), reasons=data["reasons"],
-                                     decided_at=data["decided_at"]))
+                revisions.append({"order_id": order_id, "revision": data["revision"], "action": int(action),
+                                  "score": float(data["score"]), "reasons": data["reasons"],
+                                  "decided_at": data["decided_at"]})
                 result.added += 1
                 if order is not None and order.revision > data["revision"]:
                     continue  # an older revision arriving late: kept in the timeline only
-                case = self._case(session, cases, case_id_for(data), data, now)
+                case_id = case_id_for(data)
+                case = cases.get(case_id)
+                if case is None:
+                    case = cases[case_id] = new_cases[case_id] = {
+                        "id": case_id, "cluster_id": data.get("cluster_id"), "status": "open", "outcome": 0,
+                        "risk": 0.0, "size": 1, "orders_count": 0, "rules": "", "opened_at": now, "updated_at": now,
+                        "first_event": data["event_time"], "last_event": data["event_time"], "assignee": None,
+                        "revision": 0, "label": None, "verdict_action": None, "verdict_at": None, "cluster": None,
+                        "rule_set": set(), "known": set()}
                 if order is None:
-                    order = Order(order_id=data["order_id"], case_id=case.id)
-                    session.add(order)
-                    orders[order.order_id] = order
-                elif order.case_id != case.id:
+                    order = held[order_id] = _Held(case_id, data["revision"], data["revision"], new=True)
+                elif order.case_id != case_id:
                     touched.add(order.case_id)  # moved into its cluster's case
-                    order.case_id = case.id
-                self._apply(order, data, action)
-                rules = set(filter(None, case.rules.split(","))) | {r["rule"] for r in data["reasons"]}
-                case.rules = "," + ",".join(sorted(rules)) + "," if rules else ""
+                    order.case_id = case_id
+                order.revision = data["revision"]
+                order.row = {name: data.get(name) for name in _ORDER_FIELDS}
+                order.row.update(action=int(action), score=float(data["score"]), case_id=case_id)
+                case["rule_set"].update(r["rule"] for r in data["reasons"])
                 cluster = data.get("cluster")
-                if isinstance(cluster, dict) and int(cluster.get("size") or 0) >= case.size:
-                    case.size = int(cluster.get("size") or 1)
-                    case.cluster = cluster
-                touched.add(case.id)
-            session.flush()
-            self._summarise(session, cases, touched, now)
+                if isinstance(cluster, dict) and int(cluster.get("size") or 0) >= case["size"]:
+                    case["size"] = int(cluster.get("size") or 1)
+                    case["cluster"] = cluster
+                touched.add(case_id)
+            if new_cases:
+                connection.execute(insert(_CASES), [{k: v for k, v in c.items() if k not in ("rule_set", "known")}
+                                                    for c in new_cases.values()])
+            fired = [{"rule": rule, "case_id": case_id} for case_id in sorted(touched)
+                     for rule in sorted(cases[case_id]["rule_set"] - cases[case_id]["known"])]
+            if fired:
+                connection.execute(insert(_CASE_RULES), fired)
+            if revisions:
+                connection.execute(insert(_REVISIONS), revisions)
+            added = [dict(h.row, order_id=order_id) for order_id, h in held.items() if h.row is not None and h.new]
+            if added:
+                connection.execute(insert(_ORDERS), added)
+            changed = [dict(h.row, b_order_id=order_id) for order_id, h in held.items() if h.row is not None
+                       and not h.new]
+            if changed:
+                # executemany: the SET clause is the parameters' columns
+                connection.execute(update(_ORDERS).where(_ORDERS.c.order_id == bindparam("b_order_id")), changed)
+            self._summarise(connection, cases, touched, now)
             result.cases |= touched
         return result
 
     @staticmethod
-    def _case(session, cases: dict[str, Case], case_id: str, data: Mapping[str, Any], now: datetime) -> Case:
-        case = cases.get(case_id)  # every case the batch touches was loaded up front: missing means new
-        if case is None:
-            case = Case(id=case_id, cluster_id=data.get("cluster_id"), status="open", outcome=0, risk=0.0, size=1,
-                        orders_count=0, rules="", opened_at=now, updated_at=now, first_event=data["event_time"],
-                        last_event=data["event_time"], revision=0)
-            session.add(case)
-        cases[case_id] = case
-        return case
-
-    @staticmethod
-    def _apply(order: Order, data: Mapping[str, Any], action: Outcome) -> None:
-        order.account_id = data["account_id"]
-        order.action = int(action)
-        order.score = float(data["score"])
-        order.revision = data["revision"]
-        order.reasons = data["reasons"]
-        order.ruleset_version = data["ruleset_version"]
-        order.model_version = data.get("model_version")
-        order.model_score = data.get("model_score")
-        order.event_time = data["event_time"]
-        order.decided_at = data["decided_at"]
-        order.cluster = data.get("cluster")
-
-    @staticmethod
-    def _summarise(session, cases: dict[str, Case], touched: set[str], now: datetime) -> None:
-        """Outcome, risk, order count and event span of each touched case, from its orders."""
+    def _summarise(connection, cases: dict[str, dict[str, Any]], touched: set[str], now: datetime) -> None:
+        """Outcome, risk, order count, event span, rules and cluster of each touched case, from its orders."""
+        plain: list[dict[str, Any]] = []
+        pictured: list[dict[str, Any]] = []
+        merged: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(touched)):
-            rows = session.execute(
-                select(Order.case_id, func.max(Order.action), func.max(Order.score), func.count(),
-                       func.min(Order.event_time), func.max(Order.event_time))
-                .where(Order.case_id.in_(chunk)).group_by(Order.case_id)).all()
+            rows = connection.execute(
+                select(_ORDERS.c.case_id, func.max(_ORDERS.c.action), func.max(_ORDERS.c.score), func.count(),
+                       func.min(_ORDERS.c.event_time), func.max(_ORDERS.c.event_time))
+                .where(_ORDERS.c.case_id.in_(chunk)).group_by(_ORDERS.c.case_id)).all()
             counted = set()
             for case_id, outcome, risk, count, first, last in rows:
-                case = cases.get(case_id) or session.get(Case, case_id)
-                case.outcome, case.risk, case.orders_count = outcome, risk, count
-                case.first_event, case.last_event = first, last
-                case.updated_at = now
-                case.revision += 1
+                case = cases[case_id]
+                rules = case["rule_set"]
+                row = {"b_id": case_id, "outcome": outcome, "risk": risk, "orders_count": count, "first_event": first,
+                       "last_event": last, "updated_at": now, "revision": case["revision"] + 1,
+                       "rules": "," + ",".join(sorted(rules)) + "," if rules else "", "size": case["size"]}
+                if case.get("cluster") is not None:
+                    pictured.append(dict(row, cluster=case["cluster"]))
+                else:
+                    plain.append(row)
                 counted.add(case_id)
             for case_id in set(chunk) - counted:  # every order moved out: nothing left to review
-                case = cases.get(case_id) or session.get(Case, case_id)
-                if case is not None:
-                    case.orders_count, case.status, case.updated_at = 0, "merged", now
-                    case.revision += 1
+                if case_id in cases:
+                    merged.append({"b_id": case_id, "orders_count": 0, "status": "merged", "updated_at": now,
+                                   "revision": cases[case_id]["revision"] + 1})
+        for rows in (plain, pictured, merged):
+            if rows:
+                connection.execute(update(_CASES).where(_CASES.c.id == bindparam("b_id")), rows)
 
 
 __all__ = ["CaseIngest", "IngestResult", "LONE_PREFIX", "RecordError", "case_id_for", "check_record"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,8 +47,18 @@ class Case(Base):
 
     __table_args__ = (
         Index("ix_cases_queue_risk", "status", "risk", "id"),
+        Index("ix_cases_queue_risk_desc", "status", text("risk DESC"), "id"),
         Index("ix_cases_queue_age", "status", "opened_at", "id"),
     )
+
+
+class CaseRule(Base):
+    """A rule that fired in a case: the queue's rule filter looks cases up here (``Case.rules`` is for showing)."""
+
+    __tablename__ = "case_rules"
+
+    rule: Mapped[str] = mapped_column(String(120), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
 
 
 class Order(Base):
@@ -133,4 +143,4 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-__all__ = ["AuditRow", "Base", "Case", "Note", "Order", "Revision", "User", "VerdictRow"]
+__all__ = ["AuditRow", "Base", "Case", "CaseRule", "Note", "Order", "Revision", "User", "VerdictRow"]

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ..decisions import Outcome
-from .models import Case, VerdictRow
+from .models import Case, CaseRule, VerdictRow
 
 SORTS = ("risk", "age")
 PAGE = 50
@@ -112,7 +112,7 @@ def queue_page(session: Session, wanted: QueueFilter, sla_minutes: float) -> Que
     if wanted.outcome:
         query = query.where(Case.outcome >= int(Outcome.parse(wanted.outcome)))
     if wanted.rule:
-        query = query.where(Case.rules.contains(f",{wanted.rule},"))
+        query = query.where(Case.id.in_(select(CaseRule.case_id).where(CaseRule.rule == wanted.rule)))
     if wanted.min_size:
         query = query.where(Case.size >= wanted.min_size)
     if wanted.assignee == "none":
@@ -130,15 +130,18 @@ def queue_page(session: Session, wanted: QueueFilter, sla_minutes: float) -> Que
                 risk = float(value)
             except ValueError:
                 raise QueueError(f"cursor: not a queue cursor: {wanted.cursor!r}") from None
-            query = query.where(or_(Case.risk < risk, and_(Case.risk == risk, Case.id > last_id)))
+            # the bound first (an index range), then the tie-break: rows past the cursor in (risk desc, id)
+            query = query.where(Case.risk <= risk, or_(Case.risk < risk, and_(Case.risk == risk, Case.id > last_id)))
         else:
             try:
                 opened = datetime.fromisoformat(value)
             except ValueError:
                 raise QueueError(f"cursor: not a queue cursor: {wanted.cursor!r}") from None
-            query = query.where(or_(Case.opened_at > opened, and_(Case.opened_at == opened, Case.id > last_id)))
+            query = query.where(Case.opened_at >= opened,
+                                or_(Case.opened_at > opened, and_(Case.opened_at == opened, Case.id > last_id)))
     order = (Case.risk.desc(), Case.id) if wanted.sort == "risk" else (Case.opened_at, Case.id)
-    rows = session.scalars(query.order_by(*order).limit(wanted.limit + 1)).all()
+    # the largest cluster record of each case is for its page, not for a queue row
+    rows = session.scalars(query.options(defer(Case.cluster)).order_by(*order).limit(wanted.limit + 1)).all()
     more = len(rows) > wanted.limit
     rows = rows[:wanted.limit]
     cursor = None

@@ -90,9 +90,9 @@ def test_bad_records_are_refused_by_field_and_the_rest_of_the_batch_is_stored(sq
 
 def test_opening_runs_the_migrations_and_a_bad_url_says_so(tmp_path):
     with CaseStore.open(tmp_path / "a.db") as store:
-        assert store.schema_revision == "0001"
+        assert store.schema_revision == "0002"
     with CaseStore.open(f"sqlite:///{tmp_path / 'a.db'}") as again:  # already migrated: nothing to do
-        assert again.schema_revision == "0001"
+        assert again.schema_revision == "0002"
     with pytest.raises(StoreError, match="cannot be opened"):
         CaseStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
@@ -101,8 +101,34 @@ def test_postgresql_store_holds_the_same_cases_as_sqlite(postgres_url, sqlite_st
     expected_cases, stored_cases = case_oracle
     _, decisions = replayed
     with CaseStore.open(postgres_url) as pg:
-        assert pg.dialect == "postgresql" and pg.schema_revision == "0001"
+        assert pg.dialect == "postgresql" and pg.schema_revision == "0002"
         ingest_in_batches(pg, decisions)
         ingest_in_batches(pg, decisions[:1000])  # a replayed stretch: duplicates only
         ingest_in_batches(sqlite_store, decisions)
         assert stored_cases(pg) == stored_cases(sqlite_store) == expected_cases(decisions)
+
+
+def test_upgrading_a_0001_store_indexes_the_rules_of_its_cases(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from riskstream.console.models import CaseRule
+    from riskstream.console.store import MIGRATIONS
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text(
+            "INSERT INTO cases (id, status, outcome, risk, size, orders_count, rules, opened_at, updated_at, "
+            "first_event, last_event, revision) VALUES ('cl-1', 'open', 3, 80, 2, 2, ',device-accounts,hot-sku,', "
+            "'2026-11-11 00:00:00', '2026-11-11 00:00:00', 'a', 'b', 1)"))
+    engine.dispose()
+    with CaseStore.open(tmp_path / "old.db") as store:
+        assert store.schema_revision == "0002"
+        with store.session() as session:
+            assert sorted(session.execute(select(CaseRule.rule, CaseRule.case_id)).tuples()) == [
+                ("device-accounts", "cl-1"), ("hot-sku", "cl-1")]
