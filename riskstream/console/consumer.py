@@ -17,6 +17,7 @@ from typing import Any
 
 from ..kafka.topics import Topics, default_bootstrap, kafka_client_options
 from .ingest import CaseIngest, IngestResult
+from .logs import redact_kafka_records
 from .store import CaseStore
 
 log = logging.getLogger("riskstream.cases")
@@ -46,6 +47,7 @@ class CaseConsumer:
                  group: str = DEFAULT_GROUP, **kafka_options: Any):
         from kafka import KafkaConsumer, KafkaProducer
 
+        redact_kafka_records()  # the records read and dead-lettered may hold anything: no values in the logs
         self.bootstrap = bootstrap or default_bootstrap()
         self.topics = topics or Topics.from_env()
         self.ingest = CaseIngest(store)
@@ -73,8 +75,8 @@ class CaseConsumer:
                        ("source_partition", str(message.partition).encode()),
                        ("source_offset", str(message.offset).encode())]
             self._dlq.send(self.topics.dlq, value=message.value or b"", headers=headers)
-            log.warning("case ingest: %s:%d@%d refused: %s", message.topic, message.partition, message.offset,
-                        problem)
+            log.warning("case ingest: %s:%d@%d refused (dead-lettered): %s", message.topic, message.partition,
+                        message.offset, problem.redacted)  # the value seen stays out of the log
         if result.rejected:
             self._dlq.flush()
         self._consumer.commit()
