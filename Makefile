@@ -1,5 +1,6 @@
 # riskstream - the two commands a newcomer needs:
 #   make demo   start a local Kafka and a worker, stream a simulated flash sale, print the outcome
+#   make console-demo  the same, then the reviewers' console on the sale (user and password printed) until Ctrl-C
 #   make test   run the linters and the test suite
 #   make lint   pyflakes checks, import order and the import layers
 #   make chaos  the fault scenarios on a local broker of their own: lost, conflicting and drifting orders, recovery
@@ -20,7 +21,7 @@ MODEL_ORDERS ?= 100000
 MODEL_SEED ?= 1
 HELDOUT_SEED ?= 2
 
-.PHONY: demo replay-demo test lint install native tools console-tools bench model model-eval clean fuzz chaos
+.PHONY: demo console-demo replay-demo test lint install native tools console-tools bench model model-eval clean fuzz chaos
 
 install: $(STAMP)
 
@@ -76,6 +77,10 @@ fuzz: $(STAMP)
 
 demo: $(STAMP)
 	$(RS) demo --orders $(ORDERS) --seed $(SEED)
+
+CONSOLE_PORT ?= 8080
+console-demo: $(STAMP)
+	$(RS) demo --orders $(ORDERS) --seed $(SEED) --console --console-port $(CONSOLE_PORT)
 
 replay-demo: $(STAMP)
 	@mkdir -p $(DEMO)

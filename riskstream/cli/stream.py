@@ -43,12 +43,17 @@ def worker(bootstrap: str | None, web_port: int, data_dir: str, rules: str | Non
                    "keeps up with about 550-600 through the flash sale")
 @click.option("--port", type=int, help="local broker port [default: the running local broker's, else 9092 or $RISKSTREAM_KAFKA_PORT]")
 @click.option("--rules", type=click.Path(exists=True), default="rules", show_default=True)
-def demo(orders: int, seed: int, rate: float, port: int | None, rules: str) -> None:
-    """Live demo: local broker, one worker, a simulated flash sale, the outcome."""
+@click.option("--console", is_flag=True,
+              help="then serve the reviewers' console on the sale (user demo, password printed) until Ctrl-C")
+@click.option("--console-port", type=int, default=8080, show_default=True)
+def demo(orders: int, seed: int, rate: float, port: int | None, rules: str, console: bool, console_port: int) -> None:
+    """Live demo: local broker, one worker, a simulated flash sale, the outcome (and with --console, the
+    reviewers' console on it)."""
     from ..demo import DemoError, run_demo
 
     try:
-        run_demo(orders=orders, seed=seed, rate=rate, port=port, rules=rules, say=click.echo)
+        run_demo(orders=orders, seed=seed, rate=rate, port=port, rules=rules, say=click.echo, console=console,
+                 console_port=console_port)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
 
