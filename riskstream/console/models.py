@@ -47,7 +47,9 @@ class Case(Base):
 
     __table_args__ = (
         Index("ix_cases_queue_risk", "status", "risk", "id"),
-        Index("ix_cases_queue_risk_desc", "status", text("risk DESC"), "id"),
+        # the queue by risk with its filters read off the index (migration 0003)
+        Index("ix_cases_queue_risk_cover", "status", text("risk DESC"), "id", "outcome", "opened_at", "orders_count",
+              "size"),
         Index("ix_cases_queue_age", "status", "opened_at", "id"),
     )
 

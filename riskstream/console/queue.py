@@ -120,7 +120,10 @@ def queue_page(session: Session, wanted: QueueFilter, sla_minutes: float) -> Que
     elif wanted.assignee:
         query = query.where(Case.assignee == wanted.assignee)
     if wanted.sla_breached:
-        query = query.where(Case.outcome >= int(Outcome.HOLD), Case.opened_at < cutoff)
+        # by risk, the cutoff is checked on the risk index's entries (coalesce keeps the planner off the age
+        # index, whose range would be sorted whole when most of a backlog is past its SLA)
+        opened = Case.opened_at if wanted.sort == "age" else func.coalesce(Case.opened_at, Case.opened_at)
+        query = query.where(Case.outcome >= int(Outcome.HOLD), opened < cutoff)
     if wanted.cursor:
         value, _, last_id = wanted.cursor.partition("|")
         if not last_id:

@@ -90,9 +90,9 @@ def test_bad_records_are_refused_by_field_and_the_rest_of_the_batch_is_stored(sq
 
 def test_opening_runs_the_migrations_and_a_bad_url_says_so(tmp_path):
     with CaseStore.open(tmp_path / "a.db") as store:
-        assert store.schema_revision == "0002"
+        assert store.schema_revision == "0003"
     with CaseStore.open(f"sqlite:///{tmp_path / 'a.db'}") as again:  # already migrated: nothing to do
-        assert again.schema_revision == "0002"
+        assert again.schema_revision == "0003"
     with pytest.raises(StoreError, match="cannot be opened"):
         CaseStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
@@ -101,7 +101,7 @@ def test_postgresql_store_holds_the_same_cases_as_sqlite(postgres_url, sqlite_st
     expected_cases, stored_cases = case_oracle
     _, decisions = replayed
     with CaseStore.open(postgres_url) as pg:
-        assert pg.dialect == "postgresql" and pg.schema_revision == "0002"
+        assert pg.dialect == "postgresql" and pg.schema_revision == "0003"
         ingest_in_batches(pg, decisions)
         ingest_in_batches(pg, decisions[:1000])  # a replayed stretch: duplicates only
         ingest_in_batches(sqlite_store, decisions)
@@ -128,7 +128,7 @@ def test_upgrading_a_0001_store_indexes_the_rules_of_its_cases(tmp_path):
             "'2026-11-11 00:00:00', '2026-11-11 00:00:00', 'a', 'b', 1)"))
     engine.dispose()
     with CaseStore.open(tmp_path / "old.db") as store:
-        assert store.schema_revision == "0002"
+        assert store.schema_revision == "0003"
         with store.session() as session:
             assert sorted(session.execute(select(CaseRule.rule, CaseRule.case_id)).tuples()) == [
                 ("device-accounts", "cl-1"), ("hot-sku", "cl-1")]
