@@ -32,6 +32,7 @@ class QueueFilter:
     outcome: str | None = None  # the weakest outcome shown (e.g. hold: hold and freeze)
     rule: str | None = None
     min_size: int | None = None
+    min_age: int | None = None  # minutes since the store opened the case
     assignee: str | None = None  # a user name, or "none" for unassigned cases
     sla_breached: bool = False
     status: str = "open"
@@ -58,6 +59,11 @@ class QueueFilter:
             if not size.isdigit() or int(size) < 1:
                 raise QueueError(f"min_size: expected a positive whole number, got {size!r}")
             out.min_size = int(size)
+        age = (params.get("min_age") or "").strip()
+        if age:
+            if not age.isdigit():
+                raise QueueError(f"min_age: expected a whole number of minutes, got {age!r}")
+            out.min_age = int(age)
         out.assignee = (params.get("assignee") or "").strip() or None
         out.sla_breached = params.get("sla") in ("1", "on", "true")
         status = params.get("status") or "open"
@@ -79,7 +85,8 @@ class QueueFilter:
     def query_string(self, **changes) -> str:
         from urllib.parse import urlencode
 
-        values = {"outcome": self.outcome, "rule": self.rule, "min_size": self.min_size, "assignee": self.assignee,
+        values = {"outcome": self.outcome, "rule": self.rule, "min_size": self.min_size, "min_age": self.min_age,
+                  "assignee": self.assignee,
                   "sla": "1" if self.sla_breached else None, "status": self.status, "sort": self.sort,
                   "limit": self.limit if self.limit != PAGE else None}
         values.update(changes)
@@ -115,6 +122,10 @@ def queue_page(session: Session, wanted: QueueFilter, sla_minutes: float) -> Que
         query = query.where(Case.id.in_(select(CaseRule.case_id).where(CaseRule.rule == wanted.rule)))
     if wanted.min_size:
         query = query.where(Case.size >= wanted.min_size)
+    if wanted.min_age:
+        older = sla_cutoff(wanted.min_age)
+        query = query.where((Case.opened_at if wanted.sort == "age" else func.coalesce(Case.opened_at, Case.opened_at))
+                            < older)
     if wanted.assignee == "none":
         query = query.where(Case.assignee.is_(None))
     elif wanted.assignee:

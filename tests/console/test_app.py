@@ -190,3 +190,24 @@ def test_the_case_page_shows_reasons_versions_and_the_cluster_picture(filled_sto
     reason = next(r for o in orders for r in o.reasons if isinstance(r["value"], (int, float)))
     assert f"{reason['rule']}: {reason['value']}" in page
     assert 'id="verdict-freeze"' in page and "keydown" in page
+
+
+def test_the_queue_filters_by_how_long_a_case_has_been_open(filled_store, console_kit):
+    from datetime import datetime, timedelta, timezone
+
+    make_client, log_in, _ = console_kit
+    client = make_client(filled_store)
+    log_in(client, "reviewer")
+    with filled_store.session() as session:
+        old = session.scalars(select(Case).where(Case.status == "open", Case.orders_count > 0)
+                              .order_by(Case.id).limit(3)).all()
+        for n, case in enumerate(old):
+            case.opened_at = datetime.now(timezone.utc) - timedelta(minutes=90 + n)
+        old_ids = {c.id for c in old}
+    for sort in ("risk", "age"):
+        shown = client.get("/api/queue", params={"min_age": "60", "sort": sort}).json()["cases"]
+        assert {c["id"] for c in shown} == old_ids, sort
+    assert client.get("/api/queue", params={"min_age": "120"}).json()["cases"] == []
+    bad = client.get("/queue", params={"min_age": "soon"})
+    assert bad.status_code == 400 and "min_age: expected a whole number of minutes" in bad.text
+    assert 'name="min_age" value="60"' in client.get("/queue", params={"min_age": "60"}).text
