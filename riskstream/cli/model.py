@@ -13,7 +13,7 @@ from ..terminal import columns_of, err, progress_bar, ticking, write_json
 
 @click.group()
 def model() -> None:
-    """Train and measure the anomaly model."""
+    """Train and measure the models: the unsupervised anomaly model and the supervised one."""
 
 
 def _history(inputs: list[str], rules: str | None, label_field: str | None, columns: tuple[str, ...], what: str):
@@ -34,43 +34,113 @@ def _history(inputs: list[str], rules: str | None, label_field: str | None, colu
 
 @model.command("train")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--output", default="models/anomaly.skops", show_default=True, help="artefact; metadata goes beside it (.json)")
-@click.option("--label-field", help="labels, if any: used to measure the model and calibrate its thresholds, never to fit it")
+@click.option("-o", "--output", help="artefact; metadata goes beside it (.json) "
+              "[default: models/anomaly.skops, with --supervised models/supervised.skops]")
+@click.option("--supervised", is_flag=True,
+              help="learn from the labels (calibrated gradient boosting) instead of the unsupervised anomaly model")
+@click.option("--label-field", help="labels: what a --supervised model learns from; for the anomaly model only used "
+              "to measure it and calibrate its thresholds, never to fit it")
+@click.option("--split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="train on this share of the orders, the earliest by event time; `model evaluate` on the same "
+              "input then measures the later part")
 @click.option("--rules", type=click.Path(exists=True), help="rule set whose sales, windows and graph the features use")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
-@click.option("--trees", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--max-samples", type=click.IntRange(min=2), default=128, show_default=True, help="rows per tree")
+@click.option("--trees", type=click.IntRange(min=1), default=100, show_default=True, help="anomaly model: trees")
+@click.option("--max-samples", type=click.IntRange(min=2), default=128, show_default=True,
+              help="anomaly model: rows per tree")
+@click.option("--iterations", type=click.IntRange(min=1), default=100, show_default=True,
+              help="supervised model: boosting iterations (trees)")
+@click.option("--calibration", type=click.Choice(["isotonic", "sigmoid"]), default="isotonic", show_default=True,
+              help="supervised model: how scores become probabilities")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_command(inputs, output, label_field, rules, columns, trees, max_samples, seed) -> None:
-    """Train an IsolationForest on order history and write models/NAME.skops + NAME.json."""
+def train_command(inputs, output, supervised, label_field, split, rules, columns, trees, max_samples, iterations,
+                  calibration, seed) -> None:
+    """Train a model on order history and write models/NAME.skops + NAME.json.
+
+    Without --supervised: an IsolationForest that needs no labels (for a cold
+    start).  With --supervised --label-field F: a classifier that learns from
+    labelled history, such as `riskstream simulate` days or the reviewers'
+    labels (`riskstream cases export-labels`)."""
     from ..model.train import train
 
+    if supervised and not label_field:
+        raise click.UsageError("--supervised learns from labels: give --label-field")
+    output = output or ("models/supervised.skops" if supervised else "models/anomaly.skops")
     history = _history(list(inputs), rules, label_field, columns, "reading features")
     err(f"{len(history.rows):,} orders ({history.report.invalid:,} invalid), {history.rows.shape[1]} features; fitting")
+    command = "riskstream model train " + " ".join(sys.argv[3:])
     try:
-        meta = train(history, output, trees=trees, max_samples=max_samples, seed=seed, label_field=label_field,
-                     command="riskstream model train " + " ".join(sys.argv[3:]))
+        if supervised:
+            from ..model.supervised import train_supervised
+
+            meta = train_supervised(history, output, label_field=label_field, split=split, iterations=iterations,
+                                    calibration=calibration, seed=seed, command=command)
+        else:
+            meta = train(history, output, trees=trees, max_samples=max_samples, seed=seed, label_field=label_field,
+                         split=split, command=command)
     except ValueError as exc:
         raise click.ClickException(str(exc))
-    err(f"wrote {output} ({meta['model_version']}), thresholds {meta['thresholds']}")
+    trained = meta["training"]
+    cut = f" before {trained['cut']}" if trained.get("cut") else ""
+    err(f"wrote {output} ({meta['model_version']}, {meta['kind']}) from {trained['rows']:,} orders{cut}, "
+        f"thresholds {meta['thresholds']}")
     if "training_pr_auc" in meta["metrics"]:
-        err(f"training PR-AUC {meta['metrics']['training_pr_auc']:.4f} (in-sample; use `model evaluate` on other data)")
+        err(f"training PR-AUC {meta['metrics']['training_pr_auc']:.4f} (in-sample; use `model evaluate` on other data"
+            + (" or on the later part of this input" if cut else "") + ")")
+
+
+def _evaluation_cut(meta: dict, input_path: str, split: float | None, after: str | None, history) -> tuple[float | None, str]:
+    """The event time from which to evaluate, and a sentence saying which orders are measured."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    if after is not None:
+        try:
+            moment = datetime.fromisoformat(after)
+        except ValueError:
+            raise click.BadParameter(f"not an ISO 8601 time: {after!r}", param_hint="--after") from None
+        if moment.tzinfo is None:
+            raise click.BadParameter(f"give a UTC offset (e.g. Z or +08:00): {after!r}", param_hint="--after")
+        return moment.timestamp(), f"orders from {after} on"
+    if split is not None:
+        cut = history.cut(split)
+        return cut, f"the later {1 - split:.0%} of the orders (from {datetime.fromtimestamp(cut, timezone.utc).isoformat()})"
+    training = meta.get("training", {})
+    trained_on = {str(Path(p).resolve()) for p in training.get("inputs", [])}
+    if str(Path(input_path).resolve()) in trained_on:
+        if not training.get("cut"):
+            raise click.ClickException(f"the model was trained on all of {input_path}; evaluate it on other history, "
+                                       "or train with --split and evaluate the later part")
+        return datetime.fromisoformat(training["cut"]).timestamp(), (
+            f"the orders after the model's training cut {training['cut']} (it was trained on the earlier "
+            f"{training['split']:.0%} of this input)")
+    return None, "all orders"
 
 
 @model.command("evaluate")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--model", "model_path", required=True, type=click.Path(), help="models/NAME.skops")
 @click.option("--label-field", required=True, help="field holding the ground-truth label")
+@click.option("--split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="measure only the later part: the orders after this share (earliest by event time)")
+@click.option("--after", help="measure only the orders from this event time on (ISO 8601 with offset)")
 @click.option("--rules", type=click.Path(exists=True), help="rule set whose sales, windows and graph the features use")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
 @click.option("--report", "report_path", help="write the report JSON here; pictures go beside it (.png)")
-def evaluate_command(input_path, model_path, label_field, rules, columns, report_path) -> None:
-    """PR-AUC, precision and recall at the model's thresholds, and pictures, on labelled history."""
+def evaluate_command(input_path, model_path, label_field, split, after, rules, columns, report_path) -> None:
+    """PR-AUC against the base rate, precision and recall at the model's thresholds, and pictures, on labelled history.
+
+    On the input the model was trained on with --split, only the later part
+    (after its training cut) is measured; on all of it, the evaluation is
+    refused.  The report says plainly when the score carries no signal
+    (PR-AUC within 1.5x the base rate)."""
     from pathlib import Path
 
     from ..model.artefact import ModelError, load_model
     from ..model.evaluate import evaluate
 
+    if split is not None and after is not None:
+        raise click.UsageError("give --split or --after, not both")
     try:
         loaded = load_model(model_path)
     except ModelError as exc:
@@ -79,7 +149,14 @@ def evaluate_command(input_path, model_path, label_field, rules, columns, report
     history = _history([input_path], rules, label_field, columns, "reading features")
     if history.labels is None or not (history.labels >= 0).any():
         raise click.ClickException(f"no labels in field {label_field!r}")
+    cut, measured = _evaluation_cut(loaded.metadata, input_path, split, after, history)
+    if cut is not None:
+        history = history.select(history.times >= cut)
+        if not (history.labels >= 0).any():
+            raise click.ClickException(f"no labelled order in {measured}")
     stem = Path(report_path).with_suffix("") if report_path else None
     report = evaluate(loaded, history, pictures=stem)
+    report["measured"] = measured
     write_json(report_path, report)
     click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    err(f"{loaded.kind} model {loaded.version} on {measured}: {report['verdict']}")

@@ -1,9 +1,15 @@
 """Model artefacts: a skops file and its metadata beside it, loaded only when trusted.
 
-``models/NAME.skops`` holds a plain dict::
+``models/NAME.skops`` holds a plain dict, of one of two kinds::
 
     {"format": "riskstream.model/1", "features": [...], "estimator": IsolationForest,
      "reference": ndarray}   # anomaly of the training rows at 1001 quantiles
+    {"format": "riskstream.model/1", "kind": "supervised", "features": [...],
+     "estimator": CalibratedClassifierCV(HistGradientBoostingClassifier)}
+
+The first (no ``kind``, or ``"anomaly"``) is the unsupervised anomaly model;
+the second learns from labels and scores the calibrated probability that an
+order is abusive.
 
 ``models/NAME.json`` is its metadata: the model version, the feature set and
 list, the training window and row count, library versions, metrics,
@@ -45,9 +51,28 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._iforest.IsolationForest",
     "sklearn.tree._classes.ExtraTreeRegressor",
     "sklearn.tree._tree.Tree",
+    # the supervised model
+    "numpy.float64",
+    "numpy.uint64",
+    "numpy.random._generator.Generator",
+    "_loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
-#: skops node kinds that only rebuild data and trusted classes (no function or method calls).
-_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "JsonNode", "NdArrayNode", "ObjectNode", "TreeNode", "TypeNode"})
+#: skops node kinds that only rebuild data and trusted classes (no function or method calls): a loss
+#: object by its name, a random generator from its state.
+_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "JsonNode", "NdArrayNode", "ObjectNode", "TreeNode", "TypeNode",
+                      "LossNode", "RandomGeneratorNode"})
+ANOMALY, SUPERVISED = "anomaly", "supervised"
 
 
 class ModelError(ValueError):
@@ -56,20 +81,32 @@ class ModelError(ValueError):
 
 @dataclass
 class Model:
-    """A loaded anomaly model.  :meth:`score` maps feature rows to 0-1, higher is more anomalous:
-    the share of training orders that looked less anomalous."""
+    """A loaded model.  :meth:`score` maps feature rows to 0-1, higher is riskier.
+
+    * ``kind == "anomaly"``: the share of training orders that looked less anomalous;
+    * ``kind == "supervised"``: the calibrated probability that the order is abusive.
+    """
 
     estimator: Any
-    reference: np.ndarray
+    reference: np.ndarray | None
     version: str
     metadata: dict[str, Any]
     path: Path | None = None
+    kind: str = ANOMALY
 
     def __post_init__(self) -> None:
-        self.forest = CompiledForest(self.estimator)
-        self._grid = np.linspace(0.0, 1.0, len(self.reference))
+        if self.kind == SUPERVISED:
+            from .boosting import CompiledBoosting
+
+            self.boosting = CompiledBoosting(self.estimator)
+        else:
+            assert self.reference is not None, "an anomaly model needs its reference quantiles"
+            self.forest = CompiledForest(self.estimator)
+            self._grid = np.linspace(0.0, 1.0, len(self.reference))
 
     def score(self, rows: np.ndarray) -> np.ndarray:
+        if self.kind == SUPERVISED:
+            return self.boosting.predict(rows)
         return np.interp(-self.forest.score_samples(rows), self.reference, self._grid)
 
     @property
@@ -95,17 +132,24 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def save_model(path: str | Path, estimator: Any, reference: np.ndarray, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Write the artefact and its metadata; returns the metadata as written (with sha256 and version)."""
+def save_model(path: str | Path, estimator: Any, reference: np.ndarray | None, metadata: dict[str, Any],
+               kind: str = ANOMALY) -> dict[str, Any]:
+    """Write the artefact and its metadata; returns the metadata as written (with sha256 and version).
+
+    ``reference``: the anomaly model's training quantiles; None for a supervised model."""
     import skops.io as sio
 
     path = artefact_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = sio.dumps({"format": FORMAT, "features": list(FEATURES), "estimator": estimator,
-                      "reference": np.asarray(reference, dtype=float)}, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    content: dict[str, Any] = {"format": FORMAT, "features": list(FEATURES), "estimator": estimator}
+    if kind == SUPERVISED:
+        content["kind"] = SUPERVISED
+    else:
+        content["reference"] = np.asarray(reference, dtype=float)
+    data = sio.dumps(content, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     digest = sha256(data)
     meta = dict(metadata)
-    meta.update(format=FORMAT, feature_set=FEATURE_SET, features=list(FEATURES), file=path.name, sha256=digest)
+    meta.update(format=FORMAT, kind=kind, feature_set=FEATURE_SET, features=list(FEATURES), file=path.name, sha256=digest)
     meta.setdefault("model_version", f"{path.stem}+{digest[:8]}")
     # The metadata is written last: a reader that sees new metadata finds the artefact it describes.
     tmp = path.with_name(path.name + ".tmp")
@@ -155,15 +199,31 @@ def load_model(path: str | Path) -> Model:
         content = sio.loads(data, trusted=list(TRUSTED_TYPES))
     except Exception as exc:  # skops raises several kinds; none may escape as anything but a refusal
         raise ModelError(f"{path}: cannot load the artefact: {exc}") from None
-    from sklearn.ensemble import IsolationForest
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 
-    if (
-        not isinstance(content, dict) or content.get("format") != FORMAT
-        or type(content.get("estimator")) is not IsolationForest or content.get("features") != list(FEATURES)
-        or not isinstance(content.get("reference"), np.ndarray)
-    ):
+    if not isinstance(content, dict) or content.get("format") != FORMAT or content.get("features") != list(FEATURES):
         raise ModelError(f"{path}: the artefact does not hold a riskstream model")
-    return Model(content["estimator"], content["reference"], str(meta["model_version"]), meta, path)
+    kind = content.get("kind", ANOMALY)
+    if kind != meta.get("kind", ANOMALY):
+        raise ModelError(f"{path}: the artefact holds a {kind} model, its metadata says {meta.get('kind', ANOMALY)}")
+    estimator = content.get("estimator")
+    if kind == SUPERVISED:
+        members = getattr(estimator, "calibrated_classifiers_", None)
+        if type(estimator) is not CalibratedClassifierCV or not members or any(
+                type(m.estimator) is not HistGradientBoostingClassifier for m in members):
+            raise ModelError(f"{path}: the artefact does not hold a calibrated gradient-boosting classifier")
+        reference = None
+    elif kind == ANOMALY:
+        reference = content.get("reference")
+        if type(estimator) is not IsolationForest or not isinstance(reference, np.ndarray):
+            raise ModelError(f"{path}: the artefact does not hold a riskstream anomaly model")
+    else:
+        raise ModelError(f"{path}: unknown model kind {kind!r} (expected {ANOMALY} or {SUPERVISED})")
+    try:
+        return Model(estimator, reference, str(meta["model_version"]), meta, path, kind)
+    except ValueError as exc:
+        raise ModelError(f"{path}: cannot compile the model: {exc}") from None
 
 
 def untrusted_types(data: bytes) -> set[str]:

@@ -1,8 +1,14 @@
 """Measuring a model on labelled history it was not trained on.
 
-The report gives the PR-AUC of the model's score alone, precision and recall
-at the model's thresholds (from its metadata), and two pictures: the score
-histogram by label and the precision-recall curve.
+The report gives the PR-AUC of the model's score alone against the base rate
+(the PR-AUC of a score that knows nothing), precision and recall at the
+model's thresholds (from its metadata), and two pictures: the score histogram
+by label and the precision-recall curve.
+
+``signal`` says plainly what the PR-AUC is worth: ``none`` when it is within
+:data:`NO_SIGNAL_LIFT` times the base rate (the score ranks abusive orders
+barely better than chance: give it no weight in the rules), ``weak`` below
+:data:`CLEAR_SIGNAL_LIFT` times, else ``clear``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,23 @@ from .artefact import Model
 from .train import History, at_thresholds
 
 SCORE_BATCH = 1000
+NO_SIGNAL_LIFT = 1.5  #: PR-AUC within this many times the base rate: no signal
+CLEAR_SIGNAL_LIFT = 3.0  #: PR-AUC at least this many times the base rate: a clear signal
+
+
+def signal(pr_auc: float, base_rate: float) -> tuple[str, str]:
+    """(``none`` | ``weak`` | ``clear``, a sentence saying so) for a PR-AUC against its base rate."""
+    if base_rate <= 0:
+        return "none", "no abusive order among the labelled ones: the PR-AUC means nothing"
+    lift = pr_auc / base_rate
+    if lift < NO_SIGNAL_LIFT:
+        return "none", (f"no signal: PR-AUC {pr_auc:.4f} is within {NO_SIGNAL_LIFT:g}x the base rate {base_rate:.4f} "
+                        f"({lift:.2f}x); the score ranks abusive orders little better than chance on this history - "
+                        "give model_score rules no weight")
+    if lift < CLEAR_SIGNAL_LIFT:
+        return "weak", (f"weak signal: PR-AUC {pr_auc:.4f} is {lift:.2f}x the base rate {base_rate:.4f} "
+                        f"(below {CLEAR_SIGNAL_LIFT:g}x)")
+    return "clear", f"clear signal: PR-AUC {pr_auc:.4f} is {lift:.2f}x the base rate {base_rate:.4f}"
 
 
 def score_rows(model: Model, rows: np.ndarray, batch: int = SCORE_BATCH) -> np.ndarray:
@@ -43,15 +66,22 @@ def evaluate(model: Model, history: History, pictures: str | Path | None = None)
     scores = score_rows(model, history.rows)
     known = history.labels >= 0
     labels, known_scores = history.labels[known].astype(int), scores[known]
+    pr_auc = average_precision(labels, known_scores)
+    base_rate = float(labels.mean()) if len(labels) else 0.0
+    strength, verdict = signal(pr_auc, base_rate)
     report: dict[str, Any] = {
         "model_version": model.version,
+        "kind": model.kind,
         "orders": int(len(scores)),
         "labelled": int(known.sum()),
         "positives": int(labels.sum()),
         "invalid": history.report.invalid,
         "window": {"first": history.first, "last": history.last},
-        "pr_auc": round(average_precision(labels, known_scores), 4),
-        "base_rate": round(float(labels.mean()), 4) if len(labels) else 0.0,
+        "pr_auc": round(pr_auc, 4),
+        "base_rate": round(base_rate, 4),
+        "lift": round(pr_auc / base_rate, 2) if base_rate else 0.0,
+        "signal": strength,
+        "verdict": verdict,
         "thresholds": at_thresholds(labels, known_scores, model.thresholds),
         "score_quantiles": {
             name: {q: round(float(np.quantile(known_scores[labels == value], float(q))), 4) for q in ("0.1", "0.5", "0.9")}

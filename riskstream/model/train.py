@@ -42,6 +42,28 @@ class History:
     last: str | None
     report: ReplayReport
     inputs: list[str] = field(default_factory=list)
+    times: np.ndarray | None = None  # event time of each row, epoch seconds
+
+    def cut(self, share: float) -> float:
+        """The event time (epoch seconds) before which ``share`` of the orders lie."""
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"the split must be between 0 and 1 (the earlier share), got {share}")
+        if self.times is None or len(self.times) < 2:
+            raise ValueError("a time split needs at least two orders")
+        return float(np.quantile(self.times, share, method="lower"))
+
+    def select(self, keep: np.ndarray) -> "History":
+        """The rows where ``keep`` is true (window and counts of those rows)."""
+        times = self.times[keep] if self.times is not None else None
+        first = last = None
+        if times is not None and len(times):
+            first, last = _iso(float(times.min())), _iso(float(times.max()))
+        return History(self.rows[keep], self.labels[keep] if self.labels is not None else None, first, last,
+                       self.report, list(self.inputs), times)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
 
 
 def read_history(engine: DecisionEngine, records: Iterable[tuple[str, Any]], label_field: str | None = None,
@@ -51,6 +73,7 @@ def read_history(engine: DecisionEngine, records: Iterable[tuple[str, Any]], lab
     report = ReplayReport()
     rows: list[list[float]] = []
     labels: list[int] = []
+    times: list[float] = []
     first = last = None
     first_ts, last_ts = float("inf"), float("-inf")
     with fewer_collections():
@@ -60,6 +83,7 @@ def read_history(engine: DecisionEngine, records: Iterable[tuple[str, Any]], lab
                 label = parse_label(data.get(label_field))
                 labels.append(-1 if label is None else label)
             ts = view.event.ts
+            times.append(ts)
             if ts < first_ts:
                 first_ts, first = ts, view.event.event_time
             if ts > last_ts:
@@ -68,7 +92,8 @@ def read_history(engine: DecisionEngine, records: Iterable[tuple[str, Any]], lab
                 progress(n)
     report.orders = len(rows)
     return History(np.asarray(rows, dtype=float).reshape(len(rows), -1),
-                   np.asarray(labels, dtype=np.int8) if label_field is not None else None, first, last, report)
+                   np.asarray(labels, dtype=np.int8) if label_field is not None else None, first, last, report,
+                   times=np.asarray(times, dtype=float))
 
 
 TREES, MAX_SAMPLES = 100, 128  # measured on a validation seed: see the README's model section
@@ -121,11 +146,18 @@ def at_thresholds(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str, 
 
 
 def train(history: History, output: str, *, trees: int = TREES, max_samples: int = MAX_SAMPLES, seed: int = 0,
-          label_field: str | None = None, command: str | None = None) -> dict[str, Any]:
-    """Fit, measure and write the artefact with its metadata; returns the metadata."""
+          label_field: str | None = None, split: float | None = None, command: str | None = None) -> dict[str, Any]:
+    """Fit, measure and write the artefact with its metadata; returns the metadata.
+
+    With ``split``, only the earliest share of the orders (by event time) is trained on."""
     import sklearn
     import skops
 
+    cut = None
+    inputs = history.inputs
+    if split is not None:
+        cut = history.cut(split)
+        history = history.select(history.times < cut)
     if len(history.rows) < 2:
         raise ValueError("need at least 2 valid orders to train")
     started = time.perf_counter()
@@ -150,8 +182,10 @@ def train(history: History, output: str, *, trees: int = TREES, max_samples: int
         "params": {"n_estimators": trees, "max_samples": int(estimator.max_samples_), "random_state": seed},
         "score": "share of training orders less anomalous (0-1, higher is more anomalous)",
         "training": {
-            "inputs": history.inputs,
+            "inputs": inputs,
             "window": {"first": history.first, "last": history.last},
+            "split": split,
+            "cut": datetime.fromtimestamp(cut, timezone.utc).isoformat() if cut is not None else None,
             "rows": int(len(history.rows)),
             "invalid": history.report.invalid,
             "duplicates": history.report.duplicates,

@@ -7,7 +7,11 @@ carries the window's value.  From one pass, then, every order has
 
 * the rules that hit it (its last revision's reasons, after any escalation),
 * the value of each velocity rule's window (NaN when the window did not count
-  the order), so that the hits under any other threshold are known, and
+  the order), so that the hits under any other threshold are known,
+* for each rule on the model's score (:func:`score_rule`: ``match:
+  {model_score: {ge: X}}``, with or without other conditions), the order's
+  model score where the rule's other conditions held (its probe's threshold
+  is 0), so the model score is one more signal whose threshold can be tuned, and
 * its label, event time and final action under the current rules.
 
 :class:`Policy` recomputes the engine's policy (scores add up, thresholds map
@@ -35,21 +39,57 @@ if TYPE_CHECKING:
 PROBE = ":probe"  #: suffix of a probe's rule id (``:`` is allowed in ids, so no file can mean the probe)
 
 
-def probed(ruleset: RuleSet) -> RuleSet:
-    """``ruleset`` plus a shadow probe (threshold 0) beside each active velocity rule.
+def score_rule(rule: Rule) -> bool:
+    """True for a rule with one lower bound on the model score (``ge`` or ``gt``) and no upper one.
 
-    A probe has the same key, window, filter and gates as its rule, so it
-    shares the rule's window: it adds reasons, not state.
+    Such a rule's threshold is tuned like a velocity rule's; its other
+    conditions, if any, stay as they are."""
+    match = rule.match
+    bound = match.model_score if match is not None else None
+    return (rule.velocity is None and rule.list is None and rule.purchase_limit is None and bound is not None
+            and bound.lt is None and bound.le is None and (bound.ge is None) != (bound.gt is None))
+
+
+def rule_threshold(rule: Rule) -> float | None:
+    """The threshold tuning moves: a velocity rule's ``above``, a score rule's bound on the model score."""
+    if score_rule(rule):
+        bound = rule.match.model_score  # type: ignore[union-attr]
+        return bound.ge if bound.ge is not None else bound.gt
+    return rule.above
+
+
+def over(rule: Rule, values: np.ndarray, threshold: np.ndarray | float) -> np.ndarray:
+    """Which values hit ``rule`` at ``threshold``: above it (velocity, ``gt``), or at least it (``ge``)."""
+    with np.errstate(invalid="ignore"):
+        if score_rule(rule) and rule.match.model_score.ge is not None:  # type: ignore[union-attr]
+            return values >= threshold
+        return values > threshold
+
+
+def probed(ruleset: RuleSet) -> RuleSet:
+    """``ruleset`` plus a shadow probe (threshold 0) beside each active velocity rule and score rule.
+
+    A velocity probe has the same key, window, filter and gates as its rule,
+    so it shares the rule's window: it adds reasons, not state.  A score
+    probe keeps the rule's other conditions and asks for a model score of at
+    least 0, so it hits wherever a model scored the order and the rest of the
+    rule held.
     """
+    from ..rules.model import Compare
+
     ids = {r.id for r in ruleset.rules}
     probes = []
     for rule in ruleset.rules:
-        if rule.velocity is None or rule.mode != "active":
+        if rule.mode != "active" or (rule.velocity is None and not score_rule(rule)):
             continue
         probe_id = rule.id + PROBE
         if probe_id in ids:
             raise ValueError(f"rule id {probe_id!r} is reserved for tuning's probe of {rule.id!r}")
-        probes.append(rule.model_copy(update={"id": probe_id, "mode": "shadow", "above": 0.0}))
+        if rule.velocity is not None:
+            update: dict[str, Any] = {"above": 0.0}
+        else:
+            update = {"match": rule.match.model_copy(update={"model_score": Compare(ge=0.0)})}  # type: ignore[union-attr]
+        probes.append(rule.model_copy(update={"id": probe_id, "mode": "shadow", **update}))
     return replace(ruleset, rules=ruleset.rules + tuple(probes))
 
 
@@ -63,7 +103,8 @@ class Evidence:
     times: np.ndarray
     actions: np.ndarray
     hits: dict[str, np.ndarray]  # active rule id -> bool per order
-    values: dict[str, np.ndarray]  # velocity rule id -> the window's value per order (NaN: not counted)
+    values: dict[str, np.ndarray]  # velocity rule id -> the window's value per order (NaN: not counted);
+    # score rule id -> the model score where the rule's other conditions held (NaN elsewhere, or no model)
     report: ReplayReport = field(default_factory=ReplayReport)
 
     def __len__(self) -> int:
@@ -103,7 +144,8 @@ def gather(engine_for: Callable[[RuleSet], DecisionEngine], ruleset: RuleSet, re
     active = [r for r in ruleset.rules if r.mode == "active"]
     n = len(final)
     hits = {r.id: np.zeros(n, dtype=bool) for r in active}
-    values = {r.id: np.full(n, np.nan) for r in active if r.velocity is not None}
+    values = {r.id: np.full(n, np.nan) for r in active if r.velocity is not None or score_rule(r)}
+    scored = {r.id for r in active if score_rule(r)}
     actions = np.zeros(n, dtype=np.int8)
     for i, decision in enumerate(final):
         actions[i] = int(decision.action)
@@ -113,7 +155,12 @@ def gather(engine_for: Callable[[RuleSet], DecisionEngine], ruleset: RuleSet, re
                 hit[i] = True
         for reason in decision.shadow:
             if reason.rule.endswith(PROBE):
-                values[reason.rule[: -len(PROBE)]][i] = float(reason.value)
+                rule_id = reason.rule[: -len(PROBE)]
+                if rule_id in scored:
+                    if decision.model_score is not None:
+                        values[rule_id][i] = float(decision.model_score)
+                else:
+                    values[rule_id][i] = float(reason.value)
     report.ruleset_version = ruleset.version
     return Evidence(active, ruleset.thresholds, np.asarray(labels, dtype=np.int8), np.asarray(times), actions,
                     hits, values, report)
@@ -136,7 +183,7 @@ class Setting:
 
     @classmethod
     def of(cls, rule: Rule) -> "Setting":
-        return cls(float(rule.score), rule.outcome, rule.above)
+        return cls(float(rule.score), rule.outcome, rule_threshold(rule))
 
 
 class Policy:
@@ -152,9 +199,8 @@ class Policy:
     def hits(self, rule: Rule, setting: Setting) -> np.ndarray:
         """The orders ``rule`` hits under ``setting`` (another threshold re-reads the probe's values)."""
         ev = self.evidence
-        if rule.velocity is not None and setting.above is not None and setting.above != rule.above:
-            with np.errstate(invalid="ignore"):
-                return ev.values[rule.id] > setting.above
+        if setting.above is not None and setting.above != rule_threshold(rule) and rule.id in ev.values:
+            return over(rule, ev.values[rule.id], setting.above)
         return ev.hits[rule.id]
 
     def parts(self, settings: dict[str, Setting], without: str | None = None,

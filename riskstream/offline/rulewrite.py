@@ -61,6 +61,10 @@ def _apply(rule: CommentedMap, setting: Setting, why: str) -> None:
         rule["outcome"] = setting.outcome.label
     if setting.above is not None and "above" in rule and not setting.shadow:
         rule["above"] = _number(setting.above)
+    elif setting.above is not None and not setting.shadow and isinstance(rule.get("match"), dict) \
+            and isinstance(rule["match"].get("model_score"), dict):
+        bound = rule["match"]["model_score"]
+        bound["ge" if "ge" in bound else "gt"] = _number(setting.above)  # a rule on the model score
     if list(rule)[-1] in ("description",) or isinstance(rule[list(rule)[-1]], (dict, list)):
         pass
     last = list(rule)[-1]

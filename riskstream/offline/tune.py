@@ -13,7 +13,7 @@ analyst reads were not fitted to.  On the earlier part, for each rule:
   tiers - ``hold`` (``freeze`` for a rule that already freezes), ``review``,
   a weak signal (half the review score, no outcome) and ``allow`` (shadow
   mode: reported, never acting) - at each threshold a velocity rule's window
-  took.  An option is allowed only when what the rule *adds* meets the
+  took (a score rule: at each score the model gave).  An option is allowed only when what the rule *adds* meets the
   targets: the orders it alone blocks reach ``block_precision``, the orders
   it alone flags ``review_precision``.  Precision of what a rule adds, not
   of all it hits, because a rule that mostly re-finds what others already
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..decisions import Outcome
 from ..rules.model import Rule
-from .evidence import Evidence, Policy, Setting, current_settings
+from .evidence import Evidence, Policy, Setting, current_settings, over, rule_threshold
 
 MAX_CANDIDATES = 40  #: thresholds tried per velocity rule (quantiles of its values when more)
 REVIEW_WEIGHT = 0.5  #: utility of a flagged positive next to a blocked one
@@ -106,7 +106,7 @@ class Tuner:
     def tune(self) -> list[RuleTuning]:
         chosen = self.propose()
         out = [RuleTuning(rule, self.current[rule.id], chosen[rule.id][0], chosen[rule.id][1],
-                          curve=self._curve(rule) if rule.velocity is not None else None)
+                          curve=self._curve(rule) if rule.id in self.evidence.values else None)
                for rule in self.evidence.rules]
         proposal = {t.rule.id: t.proposed for t in out}
         for tuning in out:
@@ -130,16 +130,19 @@ class Tuner:
         return out
 
     def _thresholds(self, rule: Rule) -> list[float | None]:
-        """Velocity thresholds worth trying (the current one among them); [None] for other rules."""
-        if rule.velocity is None:
-            return [None]
+        """Thresholds worth trying (the current one among them) of a velocity or score rule; [None] for other rules."""
         ev = self.evidence
+        if rule.id not in ev.values:
+            return [None]
         values = ev.values[rule.id][self.early]
         seen = values[~np.isnan(values)]
         levels = np.unique(seen)
         if levels.size > MAX_CANDIDATES:
             levels = np.unique(np.quantile(seen, np.linspace(0, 1, MAX_CANDIDATES), method="lower"))
-        return sorted({float(v) for v in levels[:-1]} | {float(rule.above)})  # hits are values above
+        current = float(rule_threshold(rule))  # type: ignore[arg-type]
+        if rule.velocity is None:  # a score rule hits scores at or above its bound
+            return sorted({round(float(v), 4) for v in levels[1:]} | {current})
+        return sorted({float(v) for v in levels[:-1]} | {current})  # hits are values above
 
     def _curve(self, rule: Rule) -> dict[str, list[float]]:
         """Precision and recall of the rule alone at each threshold, on the earlier part."""
@@ -148,9 +151,8 @@ class Tuner:
         values = ev.values[rule.id][labelled]
         positive = ev.labels[labelled] == 1
         thresholds = np.asarray(self._thresholds(rule))
-        with np.errstate(invalid="ignore"):
-            over = values[None, :] > thresholds[:, None]
-        tp, hits = (over & positive).sum(axis=1), over.sum(axis=1)
+        hit = over(rule, values[None, :], thresholds[:, None])
+        tp, hits = (hit & positive).sum(axis=1), hit.sum(axis=1)
         precision = np.where(hits > 0, tp / np.maximum(hits, 1), 0.0)
         recall = tp / max(int(positive.sum()), 1)
         return {"threshold": thresholds.tolist(), "precision": precision.tolist(), "recall": recall.tolist()}
@@ -226,7 +228,7 @@ class Tuner:
                     why[rule.id] = "step-up verification lets genuine buyers through: kept"
                     continue
                 if int(self.evidence.hits[rule.id][self.early].sum()) < self.targets.min_hits and (
-                        rule.velocity is None or int((self.evidence.values[rule.id][self.early] > 0).sum()) < self.targets.min_hits):
+                        rule.id not in self.evidence.values or self._seen(rule) < self.targets.min_hits):
                     why[rule.id] = f"fewer than {self.targets.min_hits} hits on the earlier part: kept"
                     continue
                 option, reason = self._tune(rule, settings)
@@ -237,6 +239,12 @@ class Tuner:
             if not moved:
                 break
         return {rid: (settings[rid], why[rid]) for rid in settings}
+
+    def _seen(self, rule: Rule) -> int:
+        """Orders of the earlier part a threshold could make ``rule`` hit (a window above 0, a model score)."""
+        values = self.evidence.values[rule.id][self.early]
+        with np.errstate(invalid="ignore"):
+            return int((values > 0).sum()) if rule.velocity is not None else int((~np.isnan(values)).sum())
 
     @property
     def review_score(self) -> float:
