@@ -13,7 +13,7 @@ from ...engine.escalation import Trigger, escalated_reasons
 from ...events import order_digest, parse_order
 from ...model.features import NO_RHYTHM
 from ...model.scorer import Scoring
-from .wire import Signal
+from .wire import Sealer, Signal, open_order
 
 __all__ = ["Decide"]
 
@@ -54,6 +54,7 @@ class Decide:
         # Orders whose id another order (of another account, so screened elsewhere) already
         # holds here: refused, see take_reused().
         self.reused: list[dict] = []
+        self.sealer = Sealer(engine.keys.secret)  # opens the plans' sealed fields
         self.escalator = engine.graph.escalator if engine.graph is not None else None
         if self.escalator is not None:
             self.escalator.outbox = []  # triggers travel to every partition instead of applying here
@@ -156,7 +157,7 @@ class Decide:
     def view_of(self, pending: _Pending):
         """A complete order's view, with the entity keys its screen computed."""
         assert pending.plan is not None
-        view = self.engine.view(parse_order(pending.plan["order"]))
+        view = self.engine.view(parse_order(open_order(pending.plan["order"], self.sealer)))
         view.preset(pending.plan.get("keys", {}))
         return view
 

@@ -14,7 +14,7 @@ from ...engine.order_ids import NEW, REUSED, OrderIds
 from ...events import REUSED_ID, EventError, check_not_ahead, decode, order_digest, parse_order
 from ...model.features import FeatureExtractor
 from ...settings import settings_from_env
-from .wire import Touch, key_text, partition_of
+from .wire import Sealer, Touch, key_text, partition_of, private_order
 
 __all__ = ["MAX_DEAD_BYTES", "DeadLetter", "Screen", "ScreenOutput", "reused_letters"]
 
@@ -93,6 +93,7 @@ class Screen:
                     f"(the cluster is known only after the order is counted): {', '.join(by_person)}; "
                     "use a purchase_limit per person, or key the window by account")
         self.order_ids = OrderIds(engine.dedup_horizon)
+        self.sealer = Sealer(engine.keys.secret)  # the plans' private fields (see wire.private_order)
         self.max_ahead = settings_from_env().max_ahead_seconds if max_ahead is None else max_ahead
 
     def restore(self, messages: Iterable[bytes | None]) -> None:
@@ -128,7 +129,8 @@ class Screen:
                 data = decode(raw or b"")
                 event = parse_order(data)
                 check_not_ahead(event, now, max_ahead)
-                seen = check_id(event.order_id, event.ts, order_digest(data))
+                digest = order_digest(data)
+                seen = check_id(event.order_id, event.ts, digest)
                 if seen is not NEW:
                     if seen is REUSED:
                         raise EventError("order_id", REUSED_ID)
@@ -144,7 +146,7 @@ class Screen:
                 out.touches[partition_of(text, self.touch_partitions)].append(
                     [event.order_id, tracker, n, key, event.ts, qty, amount, value]
                 )
-            plan = {"order": data, "trackers": [tracker for tracker, _ in touches]}
+            plan = {"trackers": [tracker for tracker, _ in touches]}
             if self.features is not None:
                 plan["rhythm"] = self.features.observe(view)
             if graph is not None:
@@ -153,6 +155,7 @@ class Screen:
                 if mark["upto"] is None or event.ts > mark["upto"]:
                     mark["upto"] = event.ts
             plan["keys"] = view.keys()  # the decide stage need not key the entities again
+            plan["order"] = private_order(data, plan["keys"], digest, self.sealer)  # no raw IP, phone, address
             out.plans[partition_of(event.order_id, self.signal_partitions)].append(plan)
         out.graph = list(progress.values())
         return out
