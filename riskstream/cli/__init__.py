@@ -17,7 +17,8 @@
 
 Command modules import the domain, never each other.  Rules or a model that
 cannot be used end a command with their problems on standard error and exit
-status 2 (:class:`~riskstream.assembly.AssemblyError`).
+status 2 (:class:`~riskstream.assembly.AssemblyError`); so does a Kafka cluster that
+refuses the TLS or SASL settings (:class:`~riskstream.kafka.security.KafkaSecurityError`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import click
 
 from .. import native
 from ..assembly import AssemblyError
+from ..kafka.security import KafkaSecurityError
 from . import (
     audit,
     bench,
@@ -54,6 +56,9 @@ class _Main(click.Group):
             for line in exc.lines:
                 click.echo(line, err=True)
             ctx.exit(exc.status)
+        except KafkaSecurityError as exc:
+            click.echo(f"error: Kafka refused this client: {exc}", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=_Main)

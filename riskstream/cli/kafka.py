@@ -14,8 +14,10 @@ import click
 
 from ..kafka.local.errors import LocalKafkaError
 from ..kafka.local.launcher import PORT_ENV, LocalKafka
+from ..kafka.local.tls import shell_exports
 
 EXIT_NOT_RUNNING = 3
+_SECURE_PORT = 9094  # beside the plaintext broker's 9092 (and its controller's 9093)
 
 _data_dir_option = click.option(
     "--data-dir",
@@ -27,6 +29,13 @@ _data_dir_option = click.option(
 
 def _progress(message: str) -> None:
     click.echo(message, err=True)
+
+
+_secure_option = click.option(
+    "--secure",
+    is_flag=True,
+    help="The SASL_SSL broker (SCRAM-SHA-512, self-signed CA) [data dir: <root>/var/kafka-secure].",
+)
 
 
 def _broker(ctx: click.Context, **kwargs) -> LocalKafka:
@@ -76,15 +85,20 @@ def kafka(ctx: click.Context, root: Path | None) -> None:
     show_default=True,
     help="Seconds to wait for the broker.",
 )
+@_secure_option
 @click.pass_context
-def up(ctx, port, controller_port, data_dir, kafka_version, timeout) -> None:
-    """Start the broker if needed and print its bootstrap address."""
+def up(ctx, port, controller_port, data_dir, kafka_version, timeout, secure) -> None:
+    """Start the broker if needed and print its bootstrap address.
+
+    With --secure it prints the client settings instead, as shell exports:
+    eval "$(riskstream kafka up --secure)" sets them for the commands that follow."""
     broker = _broker(
         ctx,
-        port=port,
+        port=port if port is not None or not secure else _SECURE_PORT,
         controller_port=controller_port,
         data_dir=data_dir,
         version=kafka_version,
+        secure=secure,
     )
     started = time.monotonic()
     try:
@@ -96,7 +110,11 @@ def up(ctx, port, controller_port, data_dir, kafka_version, timeout) -> None:
         f"Kafka {status['version']} ready on {bootstrap} (pid {status['pid']}, "
         f"{time.monotonic() - started:.1f}s)"
     )
-    click.echo(bootstrap)
+    if broker.secure:
+        _progress("SASL_SSL (SCRAM-SHA-512, self-signed CA); client settings:")
+        click.echo(shell_exports(broker.client_environment()))
+    else:
+        click.echo(bootstrap)
 
 
 @kafka.command()
@@ -108,10 +126,11 @@ def up(ctx, port, controller_port, data_dir, kafka_version, timeout) -> None:
     show_default=True,
     help="Seconds before SIGKILL.",
 )
+@_secure_option
 @click.pass_context
-def down(ctx, data_dir, timeout) -> None:
+def down(ctx, data_dir, timeout, secure) -> None:
     """Stop the broker (no-op when it is not running)."""
-    broker = _broker(ctx, data_dir=data_dir)
+    broker = _broker(ctx, data_dir=data_dir, secure=secure)
     try:
         stopped = broker.down(timeout=timeout)
     except LocalKafkaError as exc:
@@ -128,10 +147,11 @@ def down(ctx, data_dir, timeout) -> None:
     help="Port to probe when no broker state is recorded.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@_secure_option
 @click.pass_context
-def status(ctx, data_dir, port, as_json) -> None:
+def status(ctx, data_dir, port, as_json, secure) -> None:
     """Show the broker status; exit 0 if it runs and answers, 3 if not."""
-    info = _broker(ctx, data_dir=data_dir, port=port).status()
+    info = _broker(ctx, data_dir=data_dir, port=port, secure=secure).status()
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:

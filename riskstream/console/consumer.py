@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..kafka.security import explained
 from ..kafka.topics import Topics, default_bootstrap, kafka_client_options
 from .ingest import CaseIngest, IngestResult
 from .logs import redact_kafka_records
@@ -52,11 +53,11 @@ class CaseConsumer:
         self.topics = topics or Topics.from_env()
         self.ingest = CaseIngest(store)
         options = kafka_client_options()
-        self._consumer = KafkaConsumer(
+        self._consumer = explained(lambda: KafkaConsumer(
             self.topics.review, self.topics.decisions, bootstrap_servers=self.bootstrap, group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=MAX_RECORDS,
             fetch_max_bytes=FETCH_MAX_BYTES, receive_message_max_bytes=FETCH_MAX_BYTES + 1024 * 1024,
-            client_id="riskstream-cases", **(options | kafka_options))
+            client_id="riskstream-cases", **(options | kafka_options)), self.bootstrap)
         self._dlq = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id="riskstream-cases-dlq",
                                   **options)
         self.progress = IngestProgress(result=IngestResult())

@@ -8,6 +8,7 @@ import orjson
 from kafka import KafkaConsumer
 
 from ..kafka.pipeline import OrderPublisher
+from ..kafka.security import kafka_client_options
 
 __all__ = ["DecisionTally", "first_and_final", "first_records", "publish_paced", "read_records"]
 
@@ -16,7 +17,8 @@ def read_records(bootstrap: str, topic: str, expected: int, timeout: float = 120
     """Every record of ``topic`` from its start: until ``expected`` arrived (or ``timeout``
     seconds passed), then ``settle`` seconds more, so that any record beyond those shows."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=1000, fetch_max_bytes=4 * 1024 * 1024)
+                             enable_auto_commit=False, consumer_timeout_ms=1000, fetch_max_bytes=4 * 1024 * 1024,
+                             **kafka_client_options())
     records, deadline = [], time.monotonic() + timeout
     try:
         while len(records) < expected and time.monotonic() < deadline:
@@ -34,7 +36,7 @@ class DecisionTally:
 
     def __init__(self, bootstrap: str, topic: str):
         self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                      enable_auto_commit=False)
+                                      enable_auto_commit=False, **kafka_client_options())
         self.records: dict[str, list[dict]] = {}
 
     def poll(self) -> int:
@@ -66,7 +68,7 @@ def first_and_final(bootstrap: str, topic: str, want: int, progress=None, idle: 
     record, then until nothing new came for ``settle`` seconds, so escalations published
     after the last first decision count; gives up after ``idle`` seconds without a record."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=200)
+                             enable_auto_commit=False, consumer_timeout_ms=200, **kafka_client_options())
     found: dict[str, tuple[int, dict, dict]] = {}
     last_change = time.monotonic()
     try:

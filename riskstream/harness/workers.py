@@ -14,6 +14,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from ..kafka.security import kafka_client_options
 from ..kafka.topics import Topics
 
 __all__ = ["WorkerProcess", "compressed_time_settings", "free_port", "group_stable"]
@@ -90,7 +91,7 @@ class WorkerProcess:
 
 def group_stable(bootstrap: str, group_id: str) -> bool:
     """Is consumer group ``group_id`` stable with members (partitions assigned)?"""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
     try:
         (group,) = admin.describe_consumer_groups([group_id])
     except KafkaError:  # e.g. no group coordinator yet on a fresh broker

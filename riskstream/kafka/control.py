@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .security import explained
 from .topics import Topics, default_bootstrap, ensure_topics, kafka_client_options
 
 log = logging.getLogger("riskstream.rules")
@@ -29,8 +30,9 @@ def publish_control(key: bytes, value: bytes, bootstrap: str | None = None, topi
     bootstrap = bootstrap or default_bootstrap()
     topics = Topics.from_env(rules=topic)
     ensure_topics(bootstrap, topics)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, client_id="riskstream-rules",
-                             max_request_size=8_000_000, **kafka_client_options())
+    producer = explained(lambda: KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0,
+                                               client_id="riskstream-rules", max_request_size=8_000_000,
+                                               **kafka_client_options()), bootstrap)
     try:
         meta = producer.send(topics.rules, key=key, value=value).get(timeout=timeout)
     finally:
@@ -47,7 +49,8 @@ def read_control(bootstrap: str | None = None, topic: str | None = None, timeout
 
     bootstrap = bootstrap or default_bootstrap()
     name = topic or Topics.from_env().rules
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_client_options())
+    consumer = explained(lambda: KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                               **kafka_client_options()), bootstrap)
     out: list[tuple[bytes, bytes, int]] = []
     try:
         partition = TopicPartition(name, 0)
@@ -71,7 +74,8 @@ def read_recent(bootstrap: str | None, topic: str, last: int, timeout: float = 1
     from kafka import KafkaConsumer, TopicPartition
 
     bootstrap = bootstrap or default_bootstrap()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_client_options())
+    consumer = explained(lambda: KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                               **kafka_client_options()), bootstrap)
     out: list[bytes] = []
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

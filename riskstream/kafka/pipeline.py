@@ -44,6 +44,7 @@ from typing import Any, Self
 import orjson
 
 from ..events import EventError, parse_order
+from .security import explained
 from .topics import Topics, default_bootstrap, kafka_client_options
 
 log = logging.getLogger("riskstream.pipeline")
@@ -75,7 +76,7 @@ class OrderPublisher:
         self.topic = topic or Topics.from_env().orders
         self.validate = validate
         options = PRODUCER_DEFAULTS | kafka_client_options() | kafka_options
-        self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, **options)
+        self._producer = explained(lambda: KafkaProducer(bootstrap_servers=self.bootstrap, **options), self.bootstrap)
         self._closed = False
 
     def publish(self, order: Mapping[str, Any], *, validate: bool | None = None):
@@ -157,7 +158,7 @@ class DecisionReader:
             **kafka_client_options(),
             **kafka_options,
         }
-        self._consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, **options)
+        self._consumer = explained(lambda: KafkaConsumer(bootstrap_servers=self.bootstrap, **options), self.bootstrap)
         self._closed = False
         try:
             if group_id is None:

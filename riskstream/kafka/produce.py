@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from ..events import EventError, parse_order
-from .topics import kafka_client_options
+from .security import aiokafka_options, start_explained
 
 READ_CHUNK = 1 << 20  #: bytes read from the input at a time
 BATCH_BYTES = 256 * 1024  #: record batch size while loading
@@ -49,16 +49,6 @@ RETRY_MOST = 5.0  #: the longest wait between retries
 RETRY_FOR = 300.0  #: seconds a batch is retried before its orders count as failed
 REQUEST_TIMEOUT = 10.0  #: seconds the client waits for an acknowledgement before the batch fails (and is retried)
 EXAMPLES = 5
-
-
-def _aiokafka_options(options: dict[str, str]) -> dict[str, Any]:
-    """kafka-python security keywords (:func:`kafka_client_options`) in aiokafka's terms."""
-    out: dict[str, Any] = {k: v for k, v in options.items() if k != "ssl_cafile"}
-    if options.get("security_protocol") in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        out["ssl_context"] = create_ssl_context(cafile=options.get("ssl_cafile"))
-    return out
 
 
 @dataclass
@@ -341,10 +331,10 @@ async def load(
         max_batch_size=BATCH_BYTES,
         compression_type=None,
         request_timeout_ms=int(request_timeout * 1000),
-        **_aiokafka_options(kafka_client_options()),
+        **aiokafka_options(),
     )
     try:
-        await producer.start()
+        await start_explained(producer, bootstrap)
         partitions = sorted(await producer.partitions_for(topic))
         loader = _Loader(producer, topic, partitions, stats, say, retry_for)
         bucket = _TokenBucket(rate) if rate > 0 else None

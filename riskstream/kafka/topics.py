@@ -14,17 +14,18 @@ risk-rules      RISKSTREAM_TOPIC_RULES      1           published rule sets, key
 ``RISKSTREAM_PARTITIONS`` sets one partition count for the three high-volume keyed
 topics (orders, decisions, review); workers scale out up to that many instances.
 
-Client settings for a production cluster (read by :func:`kafka_client_options`):
+Client settings for a production cluster (read by :func:`kafka_client_options`, see
+:mod:`riskstream.kafka.security` for aiokafka and Faust):
 
 ===================================  ==========================================================
 environment variable                 kafka-python keyword
 ===================================  ==========================================================
 RISKSTREAM_BOOTSTRAP                 ``bootstrap_servers`` (default ``127.0.0.1:9092``)
 RISKSTREAM_KAFKA_SECURITY_PROTOCOL   ``security_protocol``: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
-RISKSTREAM_KAFKA_SASL_MECHANISM      ``sasl_mechanism``: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, ...
+RISKSTREAM_KAFKA_SASL_MECHANISM      ``sasl_mechanism``: SCRAM-SHA-512 (with SASL), SCRAM-SHA-256, PLAIN
 RISKSTREAM_KAFKA_SASL_USERNAME       ``sasl_plain_username``
 RISKSTREAM_KAFKA_SASL_PASSWORD       ``sasl_plain_password``
-RISKSTREAM_KAFKA_SSL_CAFILE          ``ssl_cafile``: CA bundle (PEM) that signed the brokers' certificates
+RISKSTREAM_KAFKA_SSL_CAFILE          ``ssl_context`` trusting this CA bundle (PEM) that signed the brokers' certificates
 ===================================  ==========================================================
 """
 
@@ -36,8 +37,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..settings import SECURITY_PROTOCOLS
+from .security import explained, kafka_client_options
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 _NAME_ENV = {
     "orders": "RISKSTREAM_TOPIC_ORDERS",
@@ -49,13 +52,6 @@ _NAME_ENV = {
 }
 _PARTITIONS_ENV = "RISKSTREAM_PARTITIONS"
 
-_CLIENT_ENV = {
-    "security_protocol": "RISKSTREAM_KAFKA_SECURITY_PROTOCOL",
-    "sasl_mechanism": "RISKSTREAM_KAFKA_SASL_MECHANISM",
-    "sasl_plain_username": "RISKSTREAM_KAFKA_SASL_USERNAME",
-    "sasl_plain_password": "RISKSTREAM_KAFKA_SASL_PASSWORD",
-    "ssl_cafile": "RISKSTREAM_KAFKA_SSL_CAFILE",
-}
 
 
 @dataclass(frozen=True)
@@ -128,38 +124,12 @@ def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:
     return env.get("RISKSTREAM_BOOTSTRAP", "").strip() or DEFAULT_BOOTSTRAP
 
 
-def kafka_client_options(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """kafka-python keyword arguments for the cluster's security settings.
-
-    Only settings present in the environment appear, so the result can be splatted
-    into ``KafkaProducer``, ``KafkaConsumer`` or ``KafkaAdminClient`` as is; an empty
-    dict means plaintext without authentication.
-    """
-    env = os.environ if environ is None else environ
-    options: dict[str, str] = {}
-    for keyword, variable in _CLIENT_ENV.items():
-        value = env.get(variable, "")
-        if keyword != "sasl_plain_password":
-            value = value.strip()
-        if value:
-            options[keyword] = value
-    if "security_protocol" in options:
-        protocol = options["security_protocol"].upper()
-        if protocol not in SECURITY_PROTOCOLS:
-            raise ValueError(
-                f"{_CLIENT_ENV['security_protocol']} must be one of {', '.join(SECURITY_PROTOCOLS)}, got {options['security_protocol']!r}"
-            )
-        options["security_protocol"] = protocol
-    if "sasl_mechanism" in options:
-        options["sasl_mechanism"] = options["sasl_mechanism"].upper()
-    return options
-
-
 def _admin(bootstrap: str, options: Mapping[str, Any] | None):
     from kafka import KafkaAdminClient
 
     settings = kafka_client_options() if options is None else dict(options)
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="riskstream-admin", **settings)
+    return explained(lambda: KafkaAdminClient(bootstrap_servers=bootstrap, client_id="riskstream-admin", **settings),
+                     bootstrap)
 
 
 def ensure_topics(

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 from ..verdicts import Verdict, parse_verdict
+from .security import explained
 from .topics import Topics, default_bootstrap, kafka_client_options
 
 log = logging.getLogger("riskstream.verdicts")
@@ -39,7 +40,7 @@ class VerdictPublisher:
         self.bootstrap = bootstrap or default_bootstrap()
         self.topic = topic or Topics.from_env().verdicts
         options = PRODUCER_DEFAULTS | kafka_client_options() | kafka_options
-        self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, **options)
+        self._producer = explained(lambda: KafkaProducer(bootstrap_servers=self.bootstrap, **options), self.bootstrap)
         self._closed = False
 
     def publish(self, verdict: Verdict | Mapping[str, Any], timeout: float = SEND_TIMEOUT) -> tuple[int, int]:

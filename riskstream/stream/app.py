@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..assembly import load_engine, load_scoring
 from ..engine import DecisionEngine
+from ..kafka.security import aiokafka_options, faust_credentials
 from ..kafka.topics import Topics, create_missing
 from ..model.features import FeatureExtractor
 from ..settings import settings_from_env
@@ -92,6 +93,7 @@ def create_app(
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(),  # RISKSTREAM_KAFKA_*: SASL and TLS, see riskstream.kafka.security
         datadir=str(data_dir),
         web_port=web_port,
         web_host="127.0.0.1",
@@ -328,7 +330,8 @@ class OrderEnds:
 
     async def fetch(self) -> dict[int, int]:
         if self.consumer is None:
-            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                             **aiokafka_options())
             await self.consumer.start()
         ends = await self.consumer.end_offsets(self.partitions)
         return {tp.partition: offset for tp, offset in ends.items()}

@@ -24,6 +24,8 @@ from typing import Callable, Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaAdminClient
 
+from ..kafka.security import aiokafka_options, kafka_client_options
+
 log = logging.getLogger("riskstream.recovery")
 
 Restorer = Callable[[list[bytes]], None]  # called with consecutive chunks of a partition, in order
@@ -45,12 +47,15 @@ async def restore_assigned(
         return counts
     started = time.monotonic()
     loop = asyncio.get_running_loop()
-    offsets = await loop.run_in_executor(None, committed_offsets, bootstrap, group_id, client_options or {})
+    # The cluster's security settings (RISKSTREAM_KAFKA_*) unless ``client_options`` are given.
+    admin_options = kafka_client_options() if client_options is None else client_options
+    offsets = await loop.run_in_executor(None, committed_offsets, bootstrap, group_id, admin_options)
     todo = [(tp, offsets[(tp.topic, tp.partition)]) for tp in wanted if offsets.get((tp.topic, tp.partition))]
     if not todo:
         return counts
     # No group id: this reader must not join (or disturb) the workers' group.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **(client_options or {}))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                **(aiokafka_options() if client_options is None else client_options))
     await consumer.start()
     try:
         for tp, committed in todo:

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ..decisions import Decision
 from ..engine.switch import schedule_published
 from ..kafka.control import read_control
-from ..kafka.topics import kafka_client_options
+from ..kafka.security import aiokafka_options
 from ..rules import RuleFileError
 from ..rules.published import PublishedRuleset, parse_published
 from .stages import Decide
@@ -112,7 +112,7 @@ def install_rulesets(app: "faust.App", bootstrap: str, topics: "Topics", decide:
     @app.task
     async def follow_rulesets() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MS,
-                                    **_aiokafka_options())
+                                    **aiokafka_options())
         await consumer.start()
         partition = TopicPartition(topics.rules, 0)
         consumer.assign([partition])
@@ -133,9 +133,3 @@ def install_rulesets(app: "faust.App", bootstrap: str, topics: "Topics", decide:
             await consumer.stop()
 
     return stage
-
-
-def _aiokafka_options() -> dict:
-    options = kafka_client_options()
-    return {k: v for k, v in options.items() if k in ("security_protocol", "sasl_mechanism", "sasl_plain_username",
-                                                      "sasl_plain_password")}

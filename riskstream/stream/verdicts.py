@@ -34,6 +34,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..decisions import Decision
+from ..kafka.security import aiokafka_options
 from ..kafka.topics import describe_partitions
 from ..verdicts import Verdict, VerdictError, parse_verdict
 from .stages import DeadLetter, Decide
@@ -121,7 +122,7 @@ class VerdictFeed:
     async def _consumer(self) -> AIOKafkaConsumer:
         if self.consumer is None:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                        fetch_max_wait_ms=FETCH_MS)
+                                        fetch_max_wait_ms=FETCH_MS, **aiokafka_options())
             await consumer.start()
             loop = asyncio.get_running_loop()
             counts = await loop.run_in_executor(None, describe_partitions, self.bootstrap, [self.topic])

@@ -55,17 +55,17 @@ def _progress(message: str) -> None:
     print(message)
 
 
-@pytest.fixture(scope="session")
-def local_kafka() -> Iterator[LocalKafka]:
-    """The session's running broker."""
+def _running_broker(prefix: str, **kwargs) -> Iterator[LocalKafka]:
+    """A broker on free ports in a fresh scratch directory, up until the generator closes."""
     port, controller_port = free_ports(2)
-    data_dir = scratch_dir("session-")
+    data_dir = scratch_dir(prefix)
     broker = LocalKafka(
         root=ROOT,
         port=port,
         controller_port=controller_port,
         data_dir=data_dir,
         log=_progress,
+        **kwargs,
     )
     try:
         broker.up(timeout=180)
@@ -82,6 +82,18 @@ def local_kafka() -> Iterator[LocalKafka]:
     finally:
         broker.down()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def local_kafka() -> Iterator[LocalKafka]:
+    """The session's running broker."""
+    yield from _running_broker("session-")
+
+
+@pytest.fixture(scope="module")
+def secure_kafka() -> Iterator[LocalKafka]:
+    """A broker of its own listening with SASL_SSL only (``riskstream kafka up --secure``)."""
+    yield from _running_broker("secure-", secure=True)
 
 
 @pytest.fixture(scope="session")

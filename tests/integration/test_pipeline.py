@@ -7,6 +7,7 @@ other's records and the default topic names stay untouched.
 from __future__ import annotations
 
 import re
+import ssl
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -20,6 +21,7 @@ from kafka.partitioner.default import DefaultPartitioner
 from riskstream.cli.stream import decisions, produce
 from riskstream.events import EventError
 from riskstream.kafka.pipeline import DecisionReader, OrderPublisher, TopicNotFound
+from riskstream.kafka.security import KafkaSecurityError
 from riskstream.kafka.topics import (
     Topics,
     create_missing,
@@ -111,19 +113,23 @@ def test_catalogue_defaults_and_environment_overrides() -> None:
 
 def test_client_options_only_carry_what_is_set() -> None:
     assert kafka_client_options({}) == {}
-    assert kafka_client_options({
+    secured = {
         "RISKSTREAM_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
         "RISKSTREAM_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
         "RISKSTREAM_KAFKA_SASL_USERNAME": "riskstream",
         "RISKSTREAM_KAFKA_SASL_PASSWORD": " s3cret ",
-        "RISKSTREAM_KAFKA_SSL_CAFILE": "/etc/kafka/ca.pem",
-    }) == {
+    }
+    options = kafka_client_options(secured)
+    context = options.pop("ssl_context")
+    assert isinstance(context, ssl.SSLContext) and context.check_hostname  # the system's CAs: no CA file set
+    assert options == {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "riskstream",
         "sasl_plain_password": " s3cret ",
-        "ssl_cafile": "/etc/kafka/ca.pem",
     }
+    with pytest.raises(KafkaSecurityError, match="RISKSTREAM_KAFKA_SSL_CAFILE: no such file"):
+        kafka_client_options(secured | {"RISKSTREAM_KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"})
     with pytest.raises(ValueError, match="SECURITY_PROTOCOL"):
         kafka_client_options({"RISKSTREAM_KAFKA_SECURITY_PROTOCOL": "TLS"})
 

@@ -8,6 +8,12 @@ Layout of the data directory (default ``<root>/var/kafka``)::
     kafka.log           broker output (the previous run's is kafka.log.1)
     kafka.pid           pid of the running broker
     state.json          port, version and cluster id of the running broker
+    tls/                with ``secure``: the CA, the broker's keystore and the SCRAM users (see .tls)
+
+A secure broker (``LocalKafka(secure=True)``, ``riskstream kafka up --secure``; default
+data directory ``<root>/var/kafka-secure``) listens with SASL_SSL only: SCRAM-SHA-512 over
+TLS with a certificate signed by its own CA.  :meth:`LocalKafka.client_environment` gives
+the client settings.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import config, jars
+from . import config, jars, tls
 from .errors import LocalKafkaError
-from .protocol import BrokerInfo, port_in_use, probe
+from .protocol import BrokerInfo, ProbeError, port_in_use, probe
 
 PORT_ENV = "RISKSTREAM_KAFKA_PORT"
 DEFAULT_PORT = 9092
@@ -83,6 +89,7 @@ class LocalKafka:
         heap: str | None = None,
         overrides: dict[str, str] | None = None,
         log: Callable[[str], None] = _stderr,
+        secure: bool = False,
     ) -> None:
         self.root = Path(root).resolve() if root else find_root()
         env_port = os.environ.get(PORT_ENV)
@@ -94,8 +101,13 @@ class LocalKafka:
                 f"client and controller ports must differ (both {self.port})"
             )
         self.data_dir = (
-            Path(data_dir).resolve() if data_dir else self.root / "var" / "kafka"
+            Path(data_dir).resolve() if data_dir
+            else self.root / "var" / ("kafka-secure" if secure else "kafka")
         )
+        self.tls_dir = self.data_dir / "tls"
+        # A data directory made secure stays secure: its storage holds the SCRAM users.
+        self.secure_files = tls.load(self.tls_dir)
+        self.secure = secure or self.secure_files is not None
         self.version = (
             version
             or os.environ.get("RISKSTREAM_KAFKA_VERSION")
@@ -128,6 +140,12 @@ class LocalKafka:
             java = jars.find_java()
             jars.check_java(java, self.version)
             lib = jars.ensure_jars(self.root, self.version, log=self.log)
+            if self.secure and self.secure_files is None:
+                if config.read_meta_cluster_id(self.log_dir):
+                    raise LocalKafkaError(
+                        f"{self.log_dir} was formatted without --secure (it has no SCRAM users); "
+                        "use another --data-dir for a secure broker")
+                self.secure_files = tls.ensure(self.tls_dir, tls.find_keytool(java), log=self.log)
             self._check_ports()
             self._write_config()
             cluster_id = self._format(java, lib)
@@ -135,6 +153,12 @@ class LocalKafka:
             self._write_state(pid, cluster_id)
             self._wait_ready(pid, cluster_id, timeout)
             return self.bootstrap
+
+    def client_environment(self) -> dict[str, str]:
+        """The ``RISKSTREAM_*`` client settings for this broker (just the bootstrap when not secure)."""
+        if self.secure_files is None:
+            return {"RISKSTREAM_BOOTSTRAP": self.bootstrap}
+        return self.secure_files.client_environment(self.bootstrap)
 
     def down(self, timeout: float = 30) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout``); True if it ran."""
@@ -183,6 +207,7 @@ class LocalKafka:
             else config.read_meta_cluster_id(self.log_dir),
             "data_dir": str(self.data_dir),
             "log_file": str(self.log_file),
+            "secure": self.secure,
         }
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
@@ -264,6 +289,8 @@ class LocalKafka:
 
     def _probe(self, port: int, timeout: float = 2.0) -> BrokerInfo | None:
         try:
+            if self.secure_files is not None:
+                return _probe_secure(config.HOST, port, self.secure_files.client_options(), timeout)
             return probe(config.HOST, port, timeout=timeout)
         except OSError:
             return None
@@ -287,8 +314,12 @@ class LocalKafka:
 
     def _write_config(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        overrides = {}
+        if self.secure_files is not None:
+            overrides.update(self.secure_files.broker_properties(self.port, self.controller_port, config.HOST))
+        overrides.update(self.overrides)
         props = config.broker_properties(
-            self.port, self.controller_port, self.log_dir, self.major, self.overrides
+            self.port, self.controller_port, self.log_dir, self.major, overrides
         )
         self.properties_file.write_text(
             config.render_properties(props), encoding="utf-8"
@@ -321,6 +352,8 @@ class LocalKafka:
             "-c",
             str(self.properties_file),
         ]
+        if self.secure_files is not None:
+            cmd += self.secure_files.scram_arguments()
         proc = subprocess.run(
             cmd, capture_output=True, text=True, cwd=self.data_dir, check=False
         )
@@ -398,3 +431,34 @@ class LocalKafka:
                 return False
             time.sleep(0.1)
         return True
+
+
+def _probe_secure(host: str, port: int, options: dict[str, object], timeout: float) -> BrokerInfo:
+    """:func:`.protocol.probe` for a SASL_SSL listener, through kafka-python (TLS and SCRAM)."""
+    import logging
+
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    quiet = logging.getLogger("kafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # refused connections while the broker starts are expected
+    try:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=f"{host}:{port}", client_id="riskstream-localkafka",
+                                     request_timeout_ms=int(timeout * 1000),
+                                     api_version_auto_timeout_ms=int(timeout * 1000), **options)
+        except KafkaError as exc:
+            raise ProbeError(f"secure probe of {host}:{port} failed: {exc}") from None
+        try:
+            info = admin.describe_cluster()
+        except KafkaError as exc:
+            raise ProbeError(f"secure probe of {host}:{port} failed: {exc}") from None
+        finally:
+            admin.close()
+    finally:
+        quiet.setLevel(level)
+    brokers = tuple((b["node_id"], b["host"], b["port"]) for b in info.get("brokers", ()))
+    if not brokers:
+        raise ProbeError("broker answered but lists no live brokers yet")
+    return BrokerInfo(info.get("cluster_id"), info.get("controller_id", -1), brokers, 0)
