@@ -9,6 +9,7 @@
     riskstream worker | demo | produce INPUT | decisions                  (stream.py)
     riskstream kafka up | down | status | logs                            (kafka.py)
     riskstream verdicts publish FILE                                      (verdicts.py)
+    riskstream lists snooze RULE --account A --for 7d | lists deny | lists allow   (lists.py)
     riskstream cases ingest | cases export-labels HISTORY -o FILE        (cases.py)
     riskstream console serve | console add-user NAME                      (console.py)
     riskstream audit verify                                               (audit.py)
@@ -36,6 +37,7 @@ from . import (
     cluster,
     console,
     kafka,
+    lists,
     model,
     offline,
     rules,
@@ -83,6 +85,7 @@ for command in (
     bench.bench,
     chaos.chaos,
     verdicts.verdicts,
+    lists.lists,
     cases.cases,
     console.console,
     audit.audit,
