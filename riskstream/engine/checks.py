@@ -32,6 +32,7 @@ from .order_view import EntityKeys, OrderView, SaleIndex
 from .windows import Aggregate, new_window
 
 _METRIC_INDEX = {"count": 0, "quantity": 1, "amount": 2, "distinct": 3}
+_BELOW_ALL = float("-inf")  # a screen every aggregate passes
 
 
 class Selector:
@@ -255,6 +256,11 @@ class Check:
     def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
         raise NotImplementedError
 
+    def screen(self) -> tuple[int, int, float]:
+        """``(tracker, metric, above)``: :meth:`evaluate` returns None unless the largest
+        ``metric`` of the tracker's aggregates is above ``above`` (tracker -1: no such screen)."""
+        return -1, 0, 0.0
+
 
 class VelocityCheck(Check):
     def __init__(self, rule: Rule, tracker_id: int, tracker: Tracker):
@@ -266,6 +272,9 @@ class VelocityCheck(Check):
         self.above = rule.above
         self.window = "sale" if velocity.window == "sale" else format_duration(velocity.window)
         self.key = tracker.label
+
+    def screen(self) -> tuple[int, int, float]:
+        return self.tracker_id, self.metric, self.above
 
     def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
         aggregates = touched[self.tracker_id]
@@ -297,6 +306,9 @@ class PurchaseLimitCheck(Check):
             sale.id: override if override is not None else sale.per_person_limit for sale in ruleset.sales.values()
         }
         self.key = tracker.label
+
+    def screen(self) -> tuple[int, int, float]:
+        return self.tracker_id, 1, _BELOW_ALL  # no aggregates, no hit
 
     def evaluate(self, view: OrderView, touched: list[list[Aggregate]]) -> Reason | None:
         aggregates = touched[self.tracker_id]

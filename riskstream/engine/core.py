@@ -122,6 +122,8 @@ class DecisionEngine:
         self.checks: list[Check]
         self.trackers, self.checks = compile_checks(ruleset, self.keys, self.sales, grace)
         self._counters: list[Callable[[OrderView], list[Aggregate]]] = []  # Tracker.counter() of each tracker
+        self._plan: list[tuple[Check, int, int, float]] = []  # (check, *check.screen()) of each check
+        self._plan_of: list[Check] | None = None  # the checks _plan was made of
         self.window_key_cap = window_key_cap  # keys per window, see VelocityWindow
         for tracker in self.trackers:
             tracker.window.max_keys = window_key_cap
@@ -262,7 +264,20 @@ class DecisionEngine:
             self.schedule.use(self, event.ts)  # the rule set in effect at the order's event time
         active: list[Reason] = []
         shadow: list[Reason] = []
-        for check in self.checks:
+        checks = self.checks
+        if self._plan_of is not checks:  # a rule set switch brought other checks
+            self._plan = [(c, *c.screen()) for c in checks]
+            self._plan_of = checks
+        for check, tracker, metric, above in self._plan:
+            if tracker >= 0:  # a velocity rule: no evaluate() for the many orders below its threshold
+                aggregates = touched[tracker]
+                if not aggregates:
+                    continue
+                if len(aggregates) == 1:
+                    if not aggregates[0][metric] > above:
+                        continue
+                elif not max(a[metric] for a in aggregates) > above:
+                    continue
             reason = check.evaluate(view, touched)
             if reason is not None:
                 (shadow if check.shadow else active).append(reason)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from riskstream import native
 from riskstream.engine.windows import Aggregate, VelocityWindow, new_window
+from riskstream.events import EventError
 from riskstream.testing import FakeClock, event
 from riskstream.testing import make_order as order_fields
 
@@ -142,8 +143,13 @@ def touch_all(engine_factory, stream, by_tracker):
                               device_id=f"dev-{device}", shipping_address=f"上海市浦东新区世纪大道{address}号",
                               phone=f"1390000{account:04d}" if device else None, payment_fingerprint=f"card-{device}",
                               sku=sku, quantity=quantity, unit_price=price, account_age=86400.0 * (account + 1))
+        if ip == 4:
+            fields["ip"] = "not-an-ip"  # its windows fail: those before it have counted the order
         view = engine.view(event(0.0, **fields))
-        out.append([t.touch(view) for t in engine.trackers] if by_tracker else engine.touch(view))
+        try:
+            out.append([t.touch(view) for t in engine.trackers] if by_tracker else engine.touch(view))
+        except EventError as exc:
+            out.append(str(exc))
     return out
 
 
@@ -154,3 +160,4 @@ def test_the_engines_counting_is_each_trackers_touch(stream, bundled_engine):
     assert touch_all(bundled_engine, stream, by_tracker=False) == expected
     with native.pure_python():
         assert touch_all(bundled_engine, stream, by_tracker=False) == expected
+
