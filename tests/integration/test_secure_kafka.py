@@ -36,7 +36,7 @@ def secure_env(secure_kafka):
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        patch.setenv("RISKSTREAM_TEST_LOG_LEVEL", "info")  # a chatty log: more places a raw value could show
+        patch.setenv("RISKSTREAM_TEST_LOG_LEVEL", "debug")  # the chattiest log: every place a raw value could show
         yield env
 
 
@@ -230,7 +230,7 @@ def test_no_raw_identities_in_internal_topics_state_or_logs(secure_kafka, day, t
             leaks[str(path)] = sorted(hits)[:5]
     print(f"{len(written)} raw values (+{len(canonical)} canonical forms), {len(in_orders)} reported in the orders "
           f"topic; none in {sizes}, "
-          f"{len(files)} state files, {len(logs)} logs")
+          f"{len(files)} state files, {len(logs)} log of {sum(p.stat().st_size for p in logs):,} bytes")
     assert leaks == {}
 
 
