@@ -1,7 +1,9 @@
 """``kafka`` command group: start, stop and inspect the local broker.
 
 ``up`` prints only the bootstrap address on stdout (progress goes to stderr), so
-``BOOTSTRAP=$(riskstream kafka up)`` works in scripts.
+``BOOTSTRAP=$(riskstream kafka up)`` works in scripts; ``up --secure`` prints the
+client settings as ``export`` lines instead, for ``eval "$(riskstream kafka up --secure)"``.
+``--secure`` picks the secured broker's data directory for every command.
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def status(ctx, data_dir, port, as_json, secure) -> None:
 @click.option(
     "-n", "--lines", type=int, default=30, show_default=True, help="Number of lines."
 )
+@_secure_option
 @click.pass_context
-def logs(ctx, data_dir, lines) -> None:
+def logs(ctx, data_dir, lines, secure) -> None:
     """Print the last lines of the broker log."""
-    click.echo(_broker(ctx, data_dir=data_dir).log_tail(lines))
+    click.echo(_broker(ctx, data_dir=data_dir, secure=secure).log_tail(lines))
