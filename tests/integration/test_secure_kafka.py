@@ -292,3 +292,22 @@ def test_signals_are_unreadable_without_their_key(day) -> None:
                 assert order[name] not in (None, event[name]), name
         assert len(order["_digest"]) == 24
 
+
+
+def test_the_verdict_publisher_and_the_rules_topic_work_over_sasl_ssl(secure_kafka, secure_env) -> None:
+    from riskstream.kafka.control import publish_control, read_control
+    from riskstream.kafka.verdicts import VerdictPublisher
+    from riskstream.verdicts import Verdict
+
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(orders=f"orders-{suffix}", decisions=f"decisions-{suffix}", review=f"review-{suffix}",
+                    dlq=f"dlq-{suffix}", verdicts=f"verdicts-{suffix}", rules=f"rules-{suffix}", partitions=1)
+    ensure_topics(secure_kafka.bootstrap, topics)
+    verdict = Verdict.create("freeze", "alice", accounts=["u-1"], case_id="c-1")
+    with VerdictPublisher(secure_kafka.bootstrap, topics.verdicts) as publisher:
+        publisher.publish(verdict)
+    (record,) = read_records(secure_kafka.bootstrap, topics.verdicts, 1, timeout=30, settle=0.5)
+    assert orjson.loads(record.value)["verdict_id"] == verdict.verdict_id
+    publish_control(b"live", b'{"x": 1}', secure_kafka.bootstrap, topics.rules)
+    assert [(key, value) for key, value, _ in read_control(secure_kafka.bootstrap, topics.rules)] == [
+        (b"live", b'{"x": 1}')]
