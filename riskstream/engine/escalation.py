@@ -251,6 +251,16 @@ class Escalator:
         entry.decision = new
         return new
 
+    def forget(self, keep: Callable[[str], bool]) -> None:
+        """Forget the recent orders whose order id ``keep`` refuses (their partition went to another worker)."""
+        for table in (self._recent, *self._open.values()):
+            for account in list(table):
+                entries = [x for x in table[account] if keep(x.decision.order_id)]
+                if entries:
+                    table[account] = entries
+                else:
+                    del table[account]
+
     def sweep(self, watermark: float) -> None:
         """Forget orders and triggers out of reach (older than ``escalate_within``)."""
         cut = watermark - self.within

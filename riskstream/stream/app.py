@@ -49,6 +49,7 @@ from .stages import (
     pack,
     pack_keyed,
     pack_progress,
+    partition_of,
     reused_letters,
 )
 from .transport import install as install_transport
@@ -200,6 +201,11 @@ def create_app(
         for task in rebuilding:
             task.cancel()
         assigned = set(assigned)
+        # Orders of risk-signals partitions now held elsewhere are decided there: forget them here.
+        held = {tp.partition for tp in assigned if tp.topic == signal_topic}
+        forgotten = decide.retain(lambda order_id: partition_of(order_id, n) in held)
+        if forgotten:
+            log.info("forgot %d orders of risk-signals partitions now held by other workers", forgotten)
         if has_graph and any(tp.topic == graph_topic for tp in assigned):
             if graph_stage[0] is None or not graph_built[0]:  # handed the graph: rebuild it from its topic
                 graph_stage[0] = GraphStage(DecisionEngine(engines[0].ruleset, **engine_options), n, n)

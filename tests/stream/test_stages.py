@@ -47,7 +47,7 @@ class Worker:
         self.decide = Decide(decide, scoring=Scoring(decide, FixedModel(model)))
 
 
-def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None, verdicts=()):
+def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None, verdicts=(), crew_out=None):
     """Push lines through orders -> touches (and links) -> signals with ``workers``
     workers sharing the partitions.  Like live traffic, partitions progress
     together: each round takes every partition's orders of the next ``step``
@@ -57,6 +57,8 @@ def run_topology(ruleset, lines, workers=2, step=0.05, batch=None, model=None, v
     order, and a partition is only at its end once all its orders are screened.  ``verdicts``
     reach every worker's decide stage once half the lines are screened."""
     crew = [Worker(ruleset, {p for p in range(PARTITIONS) if p % workers == w}, model) for w in range(workers)]
+    if crew_out is not None:
+        crew_out.extend(crew)
     verdicts_due = list(verdicts)
     owner = {p: next(w for w in crew if p in w.owned) for p in range(PARTITIONS)}
     graph = crew[-1].graph
@@ -163,6 +165,26 @@ def test_partitioned_decisions_equal_replay(day, workers, batch):
     escalated = [d for d in online.values() if any("escalated_by" in str(r.value) for r in d.reasons)]
     assert escalated and len(escalated) == sum(
         any("escalated_by" in str(r.value) for r in d.reasons) for d in offline.values())
+
+
+def test_a_worker_forgets_the_orders_of_partitions_handed_over_and_publishes_none_of_them(day):
+    """After a rebalance a worker keeps only its partitions' orders: a stale copy would be escalated or
+    revised here while the new owner revises it too (one revision, two contents)."""
+    ruleset, lines, _ = day
+    crew: list = []
+    run_topology(ruleset, lines, workers=1, crew_out=crew)
+    decide = crew[0].decide
+    kept = {0, 1}
+    owns = lambda order_id: partition_of(order_id, PARTITIONS) in kept  # noqa: E731
+    stale = [o for o in decide.done if not owns(o)]
+    mine = [o for o in decide.done if owns(o)]
+    kept_before = decide.escalator.size()
+    assert stale and mine and kept_before
+    assert decide.retain(owns) >= len(stale)
+    assert set(decide.done) == set(mine) and all(owns(o) for o in decide.pending)
+    assert 0 < decide.escalator.size() < kept_before
+    assert all(owns(x.decision.order_id) for xs in decide.escalator._recent.values() for x in xs)
+    assert decide.run((), (), again=stale) == []  # a verdict covering them revises nothing here
 
 
 def test_two_workers_decide_as_one(day):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ...decisions import Decision
 from ...engine import Aggregate, DecisionEngine
@@ -58,12 +58,33 @@ class Decide:
         self.escalator = engine.graph.escalator if engine.graph is not None else None
         if self.escalator is not None:
             self.escalator.outbox = []  # triggers travel to every partition instead of applying here
+        self.owns: Callable[[str], bool] = lambda order_id: True  # see retain
+
+    def retain(self, owns: Callable[[str], bool]) -> int:
+        """Keep only the orders ``owns`` accepts (those of the ``risk-signals`` partitions this
+        worker holds since a rebalance) and publish decisions of those alone.
+
+        An order of a partition handed to another worker is decided there from now on,
+        from state rebuilt out of the topic.  A copy kept here would go stale (the new
+        owner revises it), yet a trigger or a verdict reaching this worker would still
+        escalate or revise it: two workers publishing one revision of one order, with
+        different content.  Returns how many orders were forgotten."""
+        self.owns = owns
+        gone = 0
+        for table in (self.pending, self.done):
+            for order_id in [o for o in table if not owns(o)]:
+                del table[order_id]
+                gone += 1
+        if self.escalator is not None:
+            self.escalator.forget(owns)
+        return gone
 
     def take_triggers(self) -> list[list]:
         """Triggers made since the last call, as plain data for every decide partition."""
         if self.escalator is None or not self.escalator.outbox:
             return []
-        out = [t.to_wire() for t in self.escalator.outbox]
+        owns = self.owns
+        out = [t.to_wire() for t in self.escalator.outbox if owns(t.by)]
         self.escalator.outbox.clear()
         return out
 
@@ -152,7 +173,8 @@ class Decide:
                 if done is not None:
                     done.decision = revision
                 decided.append(revision)
-        return decided
+        owns = self.owns
+        return [decision for decision in decided if owns(decision.order_id)]
 
     def view_of(self, pending: _Pending):
         """A complete order's view, with the entity keys its screen computed."""
