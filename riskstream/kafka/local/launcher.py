@@ -438,21 +438,21 @@ def _probe_secure(host: str, port: int, options: dict[str, object], timeout: flo
     import logging
 
     from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
 
     quiet = logging.getLogger("kafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # refused connections while the broker starts are expected
     try:
+        # Any failure is "not answering yet": an exception escaping the wait would leave the broker running.
         try:
             admin = KafkaAdminClient(bootstrap_servers=f"{host}:{port}", client_id="riskstream-localkafka",
                                      request_timeout_ms=int(timeout * 1000),
                                      api_version_auto_timeout_ms=int(timeout * 1000), **options)
-        except KafkaError as exc:
+        except Exception as exc:
             raise ProbeError(f"secure probe of {host}:{port} failed: {exc}") from None
         try:
             info = admin.describe_cluster()
-        except KafkaError as exc:
+        except Exception as exc:
             raise ProbeError(f"secure probe of {host}:{port} failed: {exc}") from None
         finally:
             admin.close()
