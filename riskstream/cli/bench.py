@@ -131,11 +131,14 @@ def bench_stream(bootstrap, port, orders, rates, latency_seconds, seed, rules, p
 @click.option("--batch", type=click.IntRange(min=1), default=5000, show_default=True,
               help="records per poll (one transaction)")
 @click.option("--store", "-s", "store_target", help="case store URL or path [default: a fresh SQLite file]")
-def bench_console(orders, seed, rules, batch, store_target) -> None:
-    """Case-store ingest rate: a simulated day's review and decision records into a fresh store."""
+@click.option("--queue-cases", type=click.IntRange(min=0), default=100_000, show_default=True,
+              help="open cases in the store whose queue page is timed (0: ingest only)")
+def bench_console(orders, seed, rules, batch, store_target, queue_cases) -> None:
+    """Case-store ingest rate (a simulated day's review and decision records into a fresh store) and the
+    queue page's server time with --queue-cases open cases."""
     from ..bench.console import bench_console as run
 
-    result = run(orders=orders, seed=seed, rules=rules, batch=batch, store=store_target,
+    result = run(orders=orders, seed=seed, rules=rules, batch=batch, store=store_target, queue_cases=queue_cases,
                  report=lambda line: click.echo(line, err=True))
     click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
