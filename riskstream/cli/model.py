@@ -16,19 +16,48 @@ def model() -> None:
     """Train and measure the models: the unsupervised anomaly model and the supervised one."""
 
 
-def _history(inputs: list[str], rules: str | None, label_field: str | None, columns: tuple[str, ...], what: str):
+def _labels_file(path: str, label_field: str) -> dict[str, int]:
+    """``order_id -> label`` of a labelled-orders file (``riskstream cases export-labels`` output)."""
+    from ..offline.labels import parse_label
+
+    out: dict[str, int] = {}
+    with open(path, "rb") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise click.ClickException(f"{path}:{number}: not valid JSON ({exc})") from None
+            label = parse_label(record.get(label_field)) if isinstance(record, dict) else None
+            if label is None or not isinstance(record.get("order_id"), str):
+                raise click.ClickException(f"{path}:{number}: expected an order with order_id and {label_field!r} 1 or 0")
+            out[record["order_id"]] = label
+    if not out:
+        raise click.ClickException(f"{path}: no labelled orders")
+    return out
+
+
+def _history(inputs: list[str], rules: str | None, label_field: str | None, columns: tuple[str, ...], what: str,
+             labels_path: str | None = None):
     from ..model.train import read_history
     from ..offline.history import read_records, total_bytes
 
     engine = load_engine(rules)
+    labels = _labels_file(labels_path, label_field or "label") if labels_path else None
     counter = [0]
     records = read_records(inputs, columns_of(columns), counter)
     try:
         with progress_bar(total_bytes(inputs) or None, what) as update:
-            history = read_history(engine, ticking(records, counter, update), label_field)
+            history = read_history(engine, ticking(records, counter, update), label_field, labels_by_order=labels)
     except ValueError as exc:
         raise click.ClickException(str(exc))
     history.inputs = list(inputs)
+    if labels is not None:
+        found = int((history.labels >= 0).sum())
+        err(f"{found:,} of {len(labels):,} labelled orders of {labels_path} are in the history")
+        if not found:
+            raise click.ClickException(f"none of the labelled orders of {labels_path} is in {', '.join(inputs)}")
     return history
 
 
@@ -40,6 +69,12 @@ def _history(inputs: list[str], rules: str | None, label_field: str | None, colu
               help="learn from the labels (calibrated gradient boosting) instead of the unsupervised anomaly model")
 @click.option("--label-field", help="labels: what a --supervised model learns from; for the anomaly model only used "
               "to measure it and calibrate its thresholds, never to fit it")
+@click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False),
+              help="take the labels (by order id, field --label-field, default label) from this file, such as "
+              "`riskstream cases export-labels` output, and replay all of INPUT for the features")
+@click.option("--unlabelled", type=click.Choice(["skip", "benign"]), default="skip", show_default=True,
+              help="orders without a label: left out of training, or taken as benign (reviewers' labels cover "
+              "only the flagged orders; the rest passed unchallenged)")
 @click.option("--split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="train on this share of the orders, the earliest by event time; `model evaluate` on the same "
               "input then measures the later part")
@@ -53,7 +88,7 @@ def _history(inputs: list[str], rules: str | None, label_field: str | None, colu
 @click.option("--calibration", type=click.Choice(["isotonic", "sigmoid"]), default="isotonic", show_default=True,
               help="supervised model: how scores become probabilities")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_command(inputs, output, supervised, label_field, split, rules, columns, trees, max_samples, iterations,
+def train_command(inputs, output, supervised, label_field, labels_path, unlabelled, split, rules, columns, trees, max_samples, iterations,
                   calibration, seed) -> None:
     """Train a model on order history and write models/NAME.skops + NAME.json.
 
@@ -63,10 +98,16 @@ def train_command(inputs, output, supervised, label_field, split, rules, columns
     labels (`riskstream cases export-labels`)."""
     from ..model.train import train
 
+    if labels_path and not label_field:
+        label_field = "label"
     if supervised and not label_field:
-        raise click.UsageError("--supervised learns from labels: give --label-field")
+        raise click.UsageError("--supervised learns from labels: give --label-field (or --labels FILE)")
     output = output or ("models/supervised.skops" if supervised else "models/anomaly.skops")
-    history = _history(list(inputs), rules, label_field, columns, "reading features")
+    history = _history(list(inputs), rules, label_field, columns, "reading features", labels_path)
+    if unlabelled == "benign" and history.labels is not None:
+        missing = history.labels < 0
+        err(f"{int(missing.sum()):,} orders without a label taken as benign")
+        history.labels[missing] = 0
     err(f"{len(history.rows):,} orders ({history.report.invalid:,} invalid), {history.rows.shape[1]} features; fitting")
     command = "riskstream model train " + " ".join(sys.argv[3:])
     try:

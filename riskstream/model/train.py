@@ -67,8 +67,11 @@ def _iso(ts: float) -> str:
 
 
 def read_history(engine: DecisionEngine, records: Iterable[tuple[str, Any]], label_field: str | None = None,
-                 progress: Callable[[int], None] | None = None) -> History:
-    """Replay ``records`` through ``engine`` and keep each order's feature row."""
+                 progress: Callable[[int], None] | None = None, labels_by_order: dict[str, int] | None = None) -> History:
+    """Replay ``records`` through ``engine`` and keep each order's feature row.
+
+    ``labels_by_order``: labels from elsewhere (the reviewers' export), by order id, in place of
+    ``label_field``; every order of the history is replayed, so the windows count the unlabelled ones."""
     scoring = Scoring(engine, None)
     report = ReplayReport()
     rows: list[list[float]] = []
@@ -79,7 +82,9 @@ def read_history(engine: DecisionEngine, records: Iterable[tuple[str, Any]], lab
     with fewer_collections():
         for n, (data, view, _, row) in enumerate(count_records(engine, records, report, scoring)):
             rows.append(row)
-            if label_field is not None:
+            if labels_by_order is not None:
+                labels.append(labels_by_order.get(view.event.order_id, -1))
+            elif label_field is not None:
                 label = parse_label(data.get(label_field))
                 labels.append(-1 if label is None else label)
             ts = view.event.ts
@@ -92,7 +97,8 @@ def read_history(engine: DecisionEngine, records: Iterable[tuple[str, Any]], lab
                 progress(n)
     report.orders = len(rows)
     return History(np.asarray(rows, dtype=float).reshape(len(rows), -1),
-                   np.asarray(labels, dtype=np.int8) if label_field is not None else None, first, last, report,
+                   np.asarray(labels, dtype=np.int8) if label_field is not None or labels_by_order is not None else None,
+                   first, last, report,
                    times=np.asarray(times, dtype=float))
 
 

@@ -201,3 +201,91 @@ def test_tune_calibrates_a_threshold_on_the_model_score(split_model, day, tmp_pa
     assert later["precision"] >= 0.9
     replayed = run("replay", day, "--rules", out, "--model", split_model, "-o", tmp_path / "d.jsonl")
     assert replayed.exit_code == 0, replayed.output
+
+
+def test_trained_from_the_reviewers_exported_labels(replayed, tmp_path):
+    """Reviewers label the cases of a replayed sale (rightly, by the simulator's truth); the export trains
+    the model over the whole history, and the model ranks another day's orders far above chance."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from riskstream.console.ingest import CaseIngest
+    from riskstream.console.models import Case, Order, VerdictRow
+    from riskstream.console.store import CaseStore
+
+    orders_path, decisions = replayed
+    truth = {e["order_id"]: e["label"] for e in map(orjson.loads, orders_path.read_bytes().splitlines())}
+    store = CaseStore.open(tmp_path / "cases.db")
+    CaseIngest(store).ingest(decisions)
+    now = datetime.now(timezone.utc)
+    with store.session() as session:
+        for case in session.scalars(select(Case)).all():
+            ids = [o.order_id for o in session.scalars(select(Order).where(Order.case_id == case.id))]
+            abusive = 2 * sum(truth[o] for o in ids) > len(ids)
+            action = "freeze" if abusive else "false_positive"
+            case.label, case.verdict_action, case.verdict_at, case.status = int(abusive), action, now, "closed"
+            session.add(VerdictRow(verdict_id=f"v-{case.id}", case_id=case.id, reviewer="alice", action=action,
+                                   created_at=now, record={"action": action, "case_id": case.id}))
+    store.close()
+    labels = tmp_path / "labels.jsonl"
+    exported = run("cases", "export-labels", orders_path, "--store", tmp_path / "cases.db", "-o", labels,
+                   "--label-field", "reviewed")
+    assert exported.exit_code == 0, exported.output
+    reviewed = {e["order_id"]: e["reviewed"] for e in map(orjson.loads, labels.read_bytes().splitlines())}
+    assert 0 < sum(reviewed.values()) < len(reviewed) < len(truth)  # only the orders of cases are labelled
+
+    artefact = tmp_path / "reviewed.skops"
+    trained = run("model", "train", orders_path, "--supervised", "--labels", labels, "--label-field", "reviewed",
+                  "--rules", RULES, "--iterations", 40, "-o", artefact)
+    assert trained.exit_code == 0, trained.output
+    assert f"{len(reviewed):,} of {len(reviewed):,} labelled orders" in trained.stderr
+    meta = json.loads(metadata_path(artefact).read_text())
+    # every order replayed for its windows, only the reviewed ones trained on
+    assert meta["training"]["rows"] == len(reviewed)
+    assert meta["training"]["unlabelled_skipped"] == len(truth) - len(reviewed)
+
+    other_day = tmp_path / "other.jsonl"
+    write_jsonl(other_day, 4000, seed=33)
+
+    def evaluate(model):
+        evaluated = run("model", "evaluate", other_day, "--model", model, "--label-field", "label", "--rules", RULES)
+        assert evaluated.exit_code == 0, evaluated.output
+        return json.loads(evaluated.stdout)
+
+    only_reviewed = evaluate(artefact)
+    # The orders that passed unchallenged, taken as benign: the model sees what ordinary traffic looks like.
+    with_passed = tmp_path / "with-passed.skops"
+    assert run("model", "train", orders_path, "--supervised", "--labels", labels, "--label-field", "reviewed",
+               "--unlabelled", "benign", "--rules", RULES, "--iterations", 40, "-o", with_passed).exit_code == 0
+    report = evaluate(with_passed)
+    print(f"{len(reviewed)} reviewed orders: PR-AUC {only_reviewed['pr_auc']}; with the passed ones as benign "
+          f"{report['pr_auc']}; base rate {report['base_rate']}")
+    assert report["pr_auc"] >= 3 * report["base_rate"], report
+
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"order_id": "o-1"}\n')
+    refused = run("model", "train", orders_path, "--supervised", "--labels", wrong, "-o", tmp_path / "x.skops")
+    assert refused.exit_code != 0 and "expected an order with order_id and 'label' 1 or 0" in refused.output
+
+
+def test_batches_of_any_size_decide_alike_and_a_worker_loads_the_supervised_model(split_model, day):
+    from riskstream.engine import DecisionEngine
+    from riskstream.model import FixedModel, ReloadingModel, Scoring
+    from riskstream.offline.replay import ReplayReport, decide_records
+    from riskstream.rules import load_ruleset
+    from riskstream.testing import FakeClock
+
+    lines = day.read_bytes().splitlines()[:1500]
+
+    def decide(batch):
+        engine = DecisionEngine(load_ruleset(RULES).without_graph(), clock=FakeClock())
+        scoring = Scoring(engine, FixedModel(load_model(split_model)), batch=batch)
+        records = ((f"l:{n}", line) for n, line in enumerate(lines))
+        return [d.to_dict() for _, d in decide_records(engine, records, ReplayReport(), scoring=scoring)]
+
+    one = decide(1)
+    assert decide(7) == one and decide(1000) == one
+    assert all(0.0 <= d["model_score"] <= 1.0 for d in one)
+    source = ReloadingModel(split_model)  # what a worker holds for --model / RISKSTREAM_MODEL
+    assert source.current().kind == "supervised" and source.current().version == one[0]["model_version"]
