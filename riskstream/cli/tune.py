@@ -69,12 +69,36 @@ def tune(inputs, label_field, rules, output, split, block_precision, review_prec
     except (ValueError, KeyError) as exc:
         raise click.ClickException(str(exc))
     summary = result.summary
+    overlap = _model_overlap(model or settings_from_env().model, summary["split_at"])
+    if overlap:
+        summary["model_warning"] = overlap
+        err(f"warning: {overlap}")
     write_json(Path(output) / "tune.json", summary)
     html_path = Path(report_path) if report_path else Path(output) / "report.html"
     write_html(html_path, summary, result.tunings, result.diff)
     click.echo(result.diff or "no change proposed", nl=False)
     _print_summary(summary)
     err(f"rules written to {output} ({summary['proposed_ruleset']}); report {html_path}")
+
+
+def _model_overlap(model_path, split_at: str) -> str | None:
+    """A warning when the model was trained on orders of the later part the tuning reports on."""
+    from datetime import datetime
+
+    from ..model.artefact import ModelError, read_metadata
+
+    if not model_path:
+        return None
+    try:
+        training = read_metadata(model_path).get("training", {})
+    except ModelError:
+        return None
+    last = (training.get("window") or {}).get("last")
+    if not last or datetime.fromisoformat(last) < datetime.fromisoformat(split_at):
+        return None
+    return (f"the model was trained on orders up to {last}, after the split at {split_at}: the later part is not "
+            "held back from it, so the figures on the later part flatter the model score rules; train the model "
+            "with the same --split")
 
 
 def _print_summary(summary: dict) -> None:

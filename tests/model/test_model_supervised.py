@@ -89,6 +89,11 @@ def test_a_model_trained_on_all_of_a_history_is_not_evaluated_on_it(day, tmp_pat
                "-o", artefact).exit_code == 0
     refused = run("model", "evaluate", day, "--model", artefact, "--label-field", "label", "--rules", RULES)
     assert refused.exit_code != 0 and "trained on all of" in refused.output
+    # tune says so too: its later part is not held back from such a model
+    tuned = run("tune", day, "--label-field", "label", "--rules", RULES, "--model", artefact, "-o", tmp_path / "t")
+    assert tuned.exit_code == 0, tuned.output
+    assert "warning: the model was trained on orders up to" in tuned.stderr
+    assert "model_warning" in json.loads((tmp_path / "t" / "tune.json").read_text())
 
 
 def test_supervised_needs_labels_of_both_kinds(day, tmp_path):
@@ -190,6 +195,7 @@ def test_tune_calibrates_a_threshold_on_the_model_score(split_model, day, tmp_pa
     result = run("tune", day, "--label-field", "label", "--rules", RULES, "--model", split_model, "-o", out)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "tune.json").read_text())
+    assert "model_warning" not in summary  # trained on the same earlier part
     rule = next(r for r in summary["rules"] if r["rule"] == "model-anomaly")
     assert rule["current"]["above"] == 0.95  # the bound on the score is the rule's threshold
     assert rule["changed"] and rule["proposed"]["above"] != 0.95, rule
