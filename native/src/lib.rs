@@ -6,6 +6,7 @@
 //! `riskstream.graph.index.ClusterIndex`: the same clusters, ids and member orders.
 
 mod cluster;
+mod fuzzy;
 mod keys;
 mod num;
 mod pseudonym;
@@ -187,6 +188,7 @@ impl PyWindow {
 fn riskstream_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWindow>()?;
     m.add_class::<cluster::ClusterIndex>()?;
+    m.add_class::<fuzzy::AddressTagger>()?;
     m.add_function(wrap_pyfunction!(pseudonym::pseudonym, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

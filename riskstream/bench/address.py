@@ -1,7 +1,10 @@
-"""``riskstream bench address``: fuzzy address linking on labelled orders."""
+"""``riskstream bench address``: fuzzy address linking on labelled orders;
+``riskstream bench fuzzy``: its cost in replay and what it changes in detection."""
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from typing import Any
 
@@ -77,3 +80,90 @@ def bench_address(path: str, similarity: float = 0.7, guard: str = "unit", examp
         "held": {"addresses": matcher.size(), "groups": matcher.groups()},
         "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def _without_fuzzy(ruleset: Any) -> Any:
+    """The same rule set with exact address links only (``graph.fuzzy_addresses`` off)."""
+    from dataclasses import replace
+
+    return replace(ruleset, graph=ruleset.graph.model_copy(update={"fuzzy_addresses": None}))
+
+
+def _detection(engine: Any, path: str) -> dict[str, Any]:
+    """Blocked (held or frozen) share per simulator scenario, and of benign orders as a whole."""
+    from ..offline.replay import replay
+    from ..sim import SCENARIOS
+
+    report = replay(engine, read_records([path]), label_field="label", group_field="scenario").to_dict()
+    groups = report.get("groups", {})
+    benign = [name for name, (label, _, _) in SCENARIOS.items() if label == 0 and name in groups]
+    abusive = [name for name, (label, _, _) in SCENARIOS.items() if label == 1 and name in groups]
+    orders = sum(groups[name]["orders"] for name in benign)
+    held = sum(groups[name]["actions"].get("hold", 0) + groups[name]["actions"].get("freeze", 0) for name in benign)
+    return {
+        "blocked_recall": {name: groups[name]["blocked_share"] for name in abusive},
+        "benign_held_share": round(held / orders, 5) if orders else 0.0,
+        "benign_frozen": sum(groups[name]["actions"].get("freeze", 0) for name in benign),
+        "benign_held_by_scenario": {name: groups[name]["blocked_share"] for name in benign},
+        "labels": report.get("labels", {}),
+    }
+
+
+def bench_fuzzy(path: str, rules: str | None = None, repeat: int = 3, chunk: int = 250,
+                detection: bool = True) -> dict[str, Any]:
+    """Replay with fuzzy address linking off and on, same rules otherwise, same file, side by side.
+
+    The two sides run in two forked processes, ``chunk`` orders at a time in turn
+    (:func:`~riskstream.bench.graph.lockstep_replay`), so a slow spell of a shared
+    machine falls on both; rates are per CPU second. ``repeat`` such runs, the median
+    ratio counts. With ``detection``, one more replay of each side (not timed) gives
+    the blocked share per simulator scenario and the benign held share.
+    """
+    import statistics
+
+    from ..assembly import load_engine
+    from ..engine import DecisionEngine
+    from .graph import lockstep_replay, reference_loop_ns
+
+    on = load_engine(rules)
+    ruleset = on.ruleset
+    if ruleset.graph is None or ruleset.graph.fuzzy_addresses is None:
+        raise ValueError("the rule set does not link addresses fuzzily (graph.fuzzy_addresses is not set)")
+    if "address" not in ruleset.graph.links:
+        raise ValueError("the rule set's graph does not link addresses (graph.links has no address)")
+    off_rules = _without_fuzzy(ruleset)
+    options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
+    engines = {"off": lambda: DecisionEngine(off_rules, **options), "on": lambda: DecisionEngine(ruleset, **options)}
+    runs = []
+    state: dict[str, Any] = {}
+    for _ in range(repeat):
+        sides = lockstep_replay(path, engines, chunk)
+        off, on_ = sides["off"], sides["on"]
+        chunk_ratios = [b / a for a, b in zip(off["chunks"], on_["chunks"]) if a > 0 and b > 0]
+        runs.append({
+            "off_orders_per_cpu_second": round(off["orders"] / off["cpu_seconds"]),
+            "on_orders_per_cpu_second": round(on_["orders"] / on_["cpu_seconds"]),
+            "on_to_off_time_ratio": round(on_["cpu_seconds"] / off["cpu_seconds"], 3),
+            "median_chunk_time_ratio": round(statistics.median(chunk_ratios), 3) if chunk_ratios else 0.0,
+        })
+        state = on_["state"]
+    ratios = [r["on_to_off_time_ratio"] for r in runs]
+    fuzzy = ruleset.graph.fuzzy_addresses
+    out: dict[str, Any] = {
+        "input": path,
+        "conditions": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+                       "process": f"fuzzy off and on replay side by side in two processes, {chunk} orders at a "
+                                  "time in turn (one runs while the other waits); rates per CPU second",
+                       "ruleset": on.version, "repeat": repeat,
+                       "fuzzy_addresses": {"similarity": fuzzy.similarity, "guard": fuzzy.guard},
+                       "off": "the same rules with graph.fuzzy_addresses unset (exact address keys only)",
+                       "reference_loop_ns": reference_loop_ns()},
+        "runs": runs,
+        "on_to_off_time_ratio": statistics.median(ratios),
+        "fuzzy_cost_share": round(statistics.median(ratios) - 1.0, 3),
+        "state_fuzzy_on": state,
+    }
+    if detection:
+        out["detection"] = {"off": _detection(engines["off"](), path), "on": _detection(engines["on"](), path)}
+    out["peak_rss_mib"] = peak_rss_mib()
+    return out

@@ -121,7 +121,7 @@ def _graph_step_micros(engine, path: str, repeat: int = 5, chunk: int = 1000) ->
     from ..offline.replay import fewer_collections
 
     def fresh() -> GraphStep:
-        return GraphStep(engine.ruleset.graph, engine.sales)
+        return GraphStep(engine.ruleset.graph, engine.sales, engine.keys.secret)
 
     # Each order's entity keys, as the rules would compute them before the graph step; and its
     # links as a spotter passes them on (an entry's account, links, time, born), which feed the

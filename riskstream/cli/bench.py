@@ -83,6 +83,31 @@ def bench_address(input_path: str, similarity: float, guard: str) -> None:
     click.echo(orjson.dumps(run(input_path, similarity, guard), option=orjson.OPT_INDENT_2).decode())
 
 
+@bench.command("fuzzy")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--rules", type=click.Path(exists=True), help="a rule set with graph.fuzzy_addresses [default: ./rules or bundled]")
+@click.option("--repeat", type=click.IntRange(1), default=3, show_default=True,
+              help="side-by-side off/on runs; the median ratio counts")
+@click.option("--chunk", type=click.IntRange(1), default=250, show_default=True,
+              help="orders each side replays before the other takes its turn")
+@click.option("--no-detection", is_flag=True, help="skip the blocked share per scenario with fuzzy off and on")
+def bench_fuzzy(input_path: str, rules: str | None, repeat: int, chunk: int, no_detection: bool) -> None:
+    """Replay orders/s with fuzzy address linking off and on (same rules otherwise, same file,
+    side by side), their ratio, and the blocked share per simulator scenario off and on."""
+    from ..bench.address import bench_fuzzy as run
+
+    try:
+        result = run(input_path, rules, repeat, chunk, detection=not no_detection)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    rates = ", ".join("{:,} / {:,}".format(r["off_orders_per_cpu_second"], r["on_orders_per_cpu_second"])
+                      for r in result["runs"])
+    click.echo(f"replay orders per CPU second, fuzzy off / on: {rates}; on/off time ratio "
+               f"{result['on_to_off_time_ratio']:.3f} (fuzzy linking: {result['fuzzy_cost_share']:+.1%} of replay time)",
+               err=True)
+
+
 @bench.command("kill")
 @click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, help="a running broker (riskstream kafka up)")
 @click.option("--orders", type=int, default=100_000, show_default=True)

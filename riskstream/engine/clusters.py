@@ -35,6 +35,16 @@ MAX_LINKS_IN_RECORD = 8
 _MISS = object()
 
 
+class _Pending:
+    """An address whose signature is computed only if the matcher needs it (one process)."""
+
+    __slots__ = ("key", "raw")
+
+    def __init__(self, key: str, raw: Any):
+        self.key = key  # the address's pseudonym, as the rules key it
+        self.raw = raw
+
+
 class ClusterFacts:
     """What the rules see of an order's cluster; the costly parts are computed on demand."""
 
@@ -149,9 +159,11 @@ class GraphStep:
         self._kinds: dict[str, tuple[int, set[str], list[str]]] = {}  # account -> (stamp, shared kinds, sorted)
 
     # ------------------------------------------------------------------ per order
-    def nodes(self, view: OrderView) -> tuple[list[str], list | None]:
+    def nodes(self, view: OrderView, lazy: bool = False) -> tuple[list[str], AddressSignature | _Pending | None]:
         """The order's entity nodes, and with ``fuzzy_addresses`` its address signature
         (the address node then comes from :meth:`apply`, which matches signatures in order).
+        With ``lazy`` (in one process) the signature is left for :meth:`_link` to compute,
+        only when the matcher does not hold the address already.
         An entity value the rules cannot key (a bad IP) links nothing."""
         out = []
         signature = None
@@ -169,9 +181,12 @@ class GraphStep:
             if key is None:
                 continue
             if fuzzy:
-                sig = address_signature(view.event.shipping_address, self.secret)  # type: ignore[arg-type]
+                if lazy:
+                    signature = _Pending(key, view.event.shipping_address)
+                    continue
+                sig = address_signature(view.event.shipping_address, self.secret, key)  # type: ignore[arg-type]
                 if sig is not None:
-                    signature = sig.to_data()
+                    signature = sig
                     continue
             out.append(prefix + key)
         return out, signature
@@ -183,7 +198,8 @@ class GraphStep:
         cluster rule could select the order (its snapshot then names the members).
         With ``spot=False`` every link goes, for an index that spots them itself."""
         event = view.event
-        nodes, signature = self.nodes(view)
+        nodes, sig = self.nodes(view)
+        signature = None if sig is None else sig.to_data()  # plain data, for the stream
         spotted = self.spotter.spot(event.account_id, nodes, event.ts) if spot else nodes
         sale = view.sale
         flash = None
@@ -216,7 +232,7 @@ class GraphStep:
             view.cluster = ClusterSnapshot(account, event.ts, self.snapshot(entry, found))
         else:  # entry() and apply() without the entry between them
             ts = event.ts
-            nodes, signature = self.nodes(view)
+            nodes, signature = self.nodes(view, lazy=True)
             found = self._link(account, ts, event.account_created_ts, nodes, signature)
             sale = view.sale
             if sale is not None and view.flash_items:
@@ -227,11 +243,22 @@ class GraphStep:
             view.set_person(found[0])
 
     def _link(self, account: str, ts: float, born: float | None, spotted: list[str],
-              signature: list | None) -> tuple[str, int] | None:
-        """Link ``account`` to the spotted nodes (and its matched address); its cluster, or None."""
+              signature: AddressSignature | list | None) -> tuple[str, int] | None:
+        """Link ``account`` to the spotted nodes (and its matched address, a signature or
+        its plain data); its cluster, or None."""
         if signature is not None:
-            assert self.matcher is not None
-            key = self.matcher.match(AddressSignature.from_data(signature), ts)
+            matcher = self.matcher
+            assert matcher is not None
+            if type(signature) is _Pending:  # a repeated address costs a lookup, a new one its signature
+                key = matcher.match_key(signature.key, ts)  # type: ignore[union-attr]
+                if key is None:
+                    sig = address_signature(signature.raw, self.secret, signature.key,  # type: ignore[union-attr]
+                                            cached=False)  # a held address never comes here
+                    key = signature.key if sig is None else matcher.match_new(sig, ts)  # type: ignore[union-attr]
+            else:
+                if type(signature) is list:
+                    signature = AddressSignature.from_data(signature)
+                key = matcher.match(signature, ts)  # type: ignore[arg-type]
             node = ["address:" + key]
             spotted = spotted + (node if self.index.refresh else self.spotter.spot(account, node, ts))
         index = self.index

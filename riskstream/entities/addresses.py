@@ -31,7 +31,7 @@ from functools import lru_cache
 
 from .limits import CACHE_MAX_LEN, CACHE_SIZE
 
-__all__ = ["address_key", "address_locality", "address_text"]
+__all__ = ["address_head", "address_key", "address_locality", "address_text"]
 
 
 # CJK ideographs and the scripts written without spaces between words; spaces
@@ -196,6 +196,15 @@ def _strip_admin(s: str) -> str:
         s = t
 
 
+_NO_LOCALITY = ("", "", "")
+
+
+def _head(s: str) -> tuple[str, str, str]:
+    """The leading province, city and district names (without suffixes) the key starts with."""
+    m = _ADMIN_AFTER_PROVINCE.match(s) or _ADMIN_CITY_FIRST.match(s)
+    return _NO_LOCALITY if m is None else m.groups("")
+
+
 # Format characters (category Cf, Unicode 14 as in Python 3.11; a test checks the table
 # against unicodedata), the combining grapheme joiner and the variation selectors.
 _INVISIBLE = re.compile(
@@ -241,6 +250,12 @@ def _without_notes(s: str) -> str:
 
 
 def _canonical_address(s: str) -> str:
+    return _canonical_address_head(s)[0]
+
+
+def _canonical_address_head(s: str) -> tuple[str, tuple[str, str, str]]:
+    """The canonical text, and the locality names its head was read as (see :func:`address_head`)."""
+    locality = _NO_LOCALITY
     s = _without_notes(s)
 
     # Punctuation and runs of whitespace become one space; no space next to
@@ -250,7 +265,7 @@ def _canonical_address(s: str) -> str:
         if " " in s:
             s = s.strip() if s.isascii() else _SPACE_NEAR_IDEO.sub("", s).strip()
         if not s:
-            return s
+            return s, locality
 
     latin = _HAS_LATIN(s) is not None
     if latin and any(w in s for w in _WEST_UNIT_WORDS):
@@ -276,6 +291,7 @@ def _canonical_address(s: str) -> str:
 
     if not s.isascii():
         if "\u4e00" <= s[0] <= "\u9fff":
+            locality = _head(s)
             s = _strip_admin(s)
         if not _CN_NUMERAL_CHARS.isdisjoint(s):
             s = _CN_NUMERAL.sub(_cn_number, s)
@@ -295,12 +311,14 @@ def _canonical_address(s: str) -> str:
     if latin and " " in s:
         # Street words of space-separated Western text: "street" -> "st".
         s = " ".join([_WEST_WORDS.get(w, w) for w in s.split(" ")])
-    return s
+    return s, locality
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _address_key_text(text: str) -> str | None:
-    s = _canonical_address(text)
+def _address_key_text(text: str) -> tuple[str | None, tuple[str, str, str]]:
+    """The key of a text and the locality its head was read as, cached together:
+    :func:`address_key` for the rules, :func:`address_head` for fuzzy matching."""
+    s, head = _canonical_address_head(text)
     if not _CANONICAL_CHARS(s):
         # Scripts beyond Latin and CJK: normalise to a fixed point so that the
         # key of a key is the key itself.
@@ -309,7 +327,7 @@ def _address_key_text(text: str) -> str | None:
             if t == s:
                 break
             s = t
-    return s or None
+    return (s, head) if s else (None, _NO_LOCALITY)
 
 
 _ADDRESS_PARTS_BIG_FIRST = ("region", "city", "district", "street")
@@ -353,6 +371,24 @@ def address_key(address: str | Mapping[str, str | None]) -> str | None:
         text = address_text(address)
     else:
         return None
+    if len(text) > CACHE_MAX_LEN:
+        return _address_key_text.__wrapped__(text)[0]
+    return _address_key_text(text)[0]
+
+
+def address_head(text: str) -> tuple[str | None, tuple[str, str, str]]:
+    """:func:`address_key` of a text, and the ``(province, city, district)`` names
+    (suffixes dropped, ``""`` when absent) that the head of the key was read as.
+
+    One canonicalisation serves both, from the same cache as :func:`address_key`,
+    so the fuzzy matcher costs a lookup for an address the rules have keyed. The
+    names are those :func:`address_locality` finds, and the key starts with them
+    unless the fixed point of the key rewrote its head (rare; then a caller
+    should fall back to :func:`address_locality`).
+
+    >>> address_head("广东省广州市天河区 人民路88号")
+    ('广东广州天河人民路88号', ('广东', '广州', '天河'))
+    """
     if len(text) > CACHE_MAX_LEN:
         return _address_key_text.__wrapped__(text)
     return _address_key_text(text)

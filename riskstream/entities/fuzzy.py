@@ -55,27 +55,32 @@ keyed pseudonym (:func:`~riskstream.entities.pseudonym`):
     for Western addresses, 12-hex-digit tags of the comma-separated parts
     after the street line ("london", "new york", "ny"). Compatible when one
     side has none or they share a part.
-``sketch`` and ``shingles``
-    a 128-value MinHash (:class:`datasketch.MinHash`) of the building part's
-    name shingles (Chinese: characters and character pairs, digits and unit
-    words left out; Western: letter trigrams of the street line's words), and
-    how many there are. Each shingle is hashed with a 32-bit keyed BLAKE2b
-    whose key is derived from the secret, so the sketch is a set of minima of
-    keyed hashes: without the secret it tells nothing of the text, only how
-    alike two addresses are. It estimates the share of the smaller shingle
-    set found in the larger, which shrugs off junk and missing parts.
+``tags``
+    the sorted keyed 32-bit tags of the building part's distinct name
+    shingles (Chinese: characters and character pairs, digits and unit words
+    left out; Western: letter trigrams of the street line's words). Each tag
+    is a BLAKE2b MAC of the shingle under a key derived from the secret:
+    without the secret a tag tells nothing of its text, only which addresses
+    share it. (Like every deterministic pseudonym, tags seen in bulk are open
+    to frequency analysis by whoever reads the signatures; they travel where
+    the other pseudonyms do.)
 
 A signature is plain data: :meth:`AddressSignature.to_data` gives a list of
-strings, ints and lists for JSON (about 1.5 kB), and
-:meth:`AddressSignature.from_data` reads it back. It costs a few hundred
-microseconds to compute (canonical key, parse, sketch) and is cached by text.
+strings, ints and lists for JSON (about 350 bytes), and
+:meth:`AddressSignature.from_data` reads it back. The canonical key and the
+locality come from :func:`~riskstream.entities.addresses.address_head`, the
+cache the rules' address key fills, so a new address costs its parse and
+tags: a few microseconds with the native core (``native/src/fuzzy.rs``, the
+twin of :func:`_chinese_block` and :meth:`_Tagger.tags` for Chinese streets),
+some ten in pure Python. Texts are cached too.
 
 How the matcher decides
 -----------------------
 A new address (by ``key``) joins the group of an existing representative when
 they share the block, their localities and places are compatible, the guard
-passes and the estimated containment of the name shingles reaches
-``similarity`` (default 0.7). The guard ``"unit"`` (default) also requires the
+passes and the share of the smaller name-shingle set found in the larger
+(exact, from the tags) reaches ``similarity`` (default 0.7): it shrugs off junk
+and missing parts. The guard ``"unit"`` (default) also requires the
 same unit (or none on both sides): two rooms of one dormitory building, or two
 flats of one tower, never link. ``"none"`` ignores units, a building-level
 view. An address is compared with group *representatives* only, so a chain of
@@ -84,14 +89,15 @@ then the oldest. Groups never merge with each other: the representative of a
 group is stable for as long as the group is held.
 
 Candidates come from an exact index on the block (and the unit under the
-``"unit"`` guard) rather than from LSH bands: the block is required anyway,
-is far more selective than a band, and costs one index entry per group
-instead of one per band. Blocks are small (a house number and building
+``"unit"`` guard): the blocking key. The block is required for a link anyway,
+so each address is compared with the few groups of its block only, and the
+index costs one entry per group. Blocks are small (a house number and building
 number and entrance, usually with a room), and the scan stops after the
 ``scan_limit`` newest groups of a block.
 
-Cost and memory: a few microseconds for an address already held (one dict
-lookup), tens of microseconds for a new one; about 1.3 kB per group. Groups
+Cost and memory: one dict lookup for an address already held
+(:meth:`AddressMatcher.match_key`: the engine then skips the signature), a
+few microseconds for a new one; a group holds pseudonyms, tags and member keys. Groups
 untouched for ``retention`` seconds of event time are evicted with their
 addresses (time is the largest ``ts`` seen, so late events do not move it
 back), and at most ``max_groups`` are held, least recently matched evicted
@@ -102,19 +108,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from array import array
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from operator import eq
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
-from .addresses import address_key, address_locality, address_text
-from .pseudonyms import pseudonym
+from .. import native
+from .addresses import address_head, address_key, address_locality, address_text
+from .pseudonyms import mac_key, pseudonym
 
 __all__ = ["AddressMatcher", "AddressSignature", "address_signature", "signature_similarity"]
 
-NUM_PERM = 128
+MAX_TAGS = 512  # name shingles kept of one address (a real one has tens)
+_TAG_CACHE = 200_000  # shingle tags cached per secret
 _CACHE_MAX_LEN = 256  # longer texts are signed but not cached
 GUARDS = ("unit", "none")
 
@@ -134,7 +140,12 @@ _WEST_UNIT_TAIL = re.compile(r"(?: apt [0-9a-z]+)+$")
 # writes its flat as 室, so there the Western unit is a note.
 _WEST_UNIT_IN_CN = re.compile(r" ?apt [0-9a-z]+")
 _TRAILING_NUMBER = re.compile(rf"(?<=[^0-9a-z {_MARKERS}]) ?([0-9]+[a-z]?)$")
-_CN_NUMBER = re.compile(rf"[0-9]+|[a-z]+[0-9]*(?=[{_MARKERS}])")
+# Courier shorthand for building, entrance and room after a name: "锦绣华庭2-1-2901" (keyed
+# "锦绣华庭2 1 2901"), "阳光花园9-306": the last number is the room.
+_COMPACT_UNIT = re.compile(rf"(?<=[^0-9a-z {_MARKERS}])((?:[0-9]+ ){{1,2}})([0-9]{{3,5}})$")
+# A number, or one letter (and digits) naming a building ("a栋", "b2栋"); the letters of a
+# word (pinyin: "wuyi lu53号") are not part of the number.
+_CN_NUMBER = re.compile(rf"[0-9]+|(?<![a-z])[a-z][0-9]*(?=[{_MARKERS}])")
 _WEST_NUMBER = re.compile(r"[0-9]")
 _NOT_NAME = re.compile(rf"[0-9a-z {_MARKERS}单座幢]+")
 # Street words (as normalize abbreviates them) and a few more that end a street.
@@ -152,19 +163,33 @@ class _Parts(NamedTuple):
     shingles: list[str]
 
 
-def _parse(text: str) -> tuple[str, _Parts] | None:
-    """(exact canonical key, parts) of the text of an address, or None."""
-    key = address_key(text)
+def _street(text: str) -> tuple[str, tuple[str, str, str], str] | None:
+    """(exact canonical key, locality, street: the key without its locality), or None."""
+    key, locality = address_head(text)  # a cache hit for an address the rules keyed
     if key is None:
         return None
+    head = "".join(locality)
+    if key.startswith(head):
+        return key, locality, key[len(head):]
+    # the key's fixed point rewrote its head (rare): key the rest on its own
     province, city, district, rest = address_locality(text)
-    street = address_key(rest) or ""
+    return key, (province, city, district), address_key(rest) or ""
+
+
+def _parse(text: str) -> tuple[str, _Parts] | None:
+    """(exact canonical key, parts) of the text of an address, or None."""
+    found = _street(text)
+    if found is None:
+        return None
+    key, (province, city, district), street = found
     if _HAS_IDEO(street):
-        return key, _parse_chinese((province, city, district[-2:]), street)
+        numbers, unit, shingles = _chinese_block(street)
+        return key, _Parts((province, city, district[-2:]), (), numbers, unit, shingles)
     return key, _parse_western(text, street)
 
 
-def _parse_chinese(locality: tuple[str, str, str], street: str) -> _Parts:
+def _chinese_block(street: str) -> tuple[str, str | None, list[str]]:
+    """The sorted numbers (the block), the unit and the name shingles of a Chinese street."""
     unit = None
     if "apt " in street:
         street = _WEST_UNIT_IN_CN.sub("", street)
@@ -176,19 +201,23 @@ def _parse_chinese(locality: tuple[str, str, str], street: str) -> _Parts:
         if m is not None:
             unit, building = m.group(2), street[: m.start()] + m.group(1)
         else:
-            # A number ending the address after a name ("菜鸟驿站1", "幸福里29")
-            # may be a note or a locker, building or flat: a unit, for the guard.
-            m = _TRAILING_NUMBER.search(street)
+            m = _COMPACT_UNIT.search(street)
             if m is not None:
-                unit, building = m.group(1), street[: m.start()]
+                unit, building = m.group(2), street[: m.start()] + m.group(1)
             else:
-                building = street
+                # A number ending the address after a name ("菜鸟驿站1", "幸福里29")
+                # may be a note or a locker, building or flat: a unit, for the guard.
+                m = _TRAILING_NUMBER.search(street)
+                if m is not None:
+                    unit, building = m.group(1), street[: m.start()]
+                else:
+                    building = street
     building = building.strip()
     numbers = ",".join(sorted(_CN_NUMBER.findall(building)))
     names = _NOT_NAME.sub(" ", building).split()
     shingles = [c for name in names for c in name]
     shingles += [name[i : i + 2] for name in names for i in range(len(name) - 1)]
-    return _Parts(locality, (), numbers, unit, shingles)
+    return numbers, unit, shingles
 
 
 def _parse_western(text: str, street: str) -> _Parts:
@@ -234,7 +263,7 @@ def _places(text: str, street_words: set[str]) -> tuple[str, ...]:
 
 
 class AddressSignature(NamedTuple):
-    """What the matcher needs of one address: keyed pseudonyms and a keyed sketch.
+    """What the matcher needs of one address: keyed pseudonyms and keyed name tags.
 
     Plain data: :meth:`to_data` is its JSON form, :meth:`from_data` reads it back.
     """
@@ -244,108 +273,158 @@ class AddressSignature(NamedTuple):
     unit: str | None  #: pseudonym of the room / flat within the block, or None
     locality: tuple[str | None, str | None, str | None]  #: province, city, district pseudonyms
     place: tuple[str, ...]  #: keyed tags of the parts after a Western street line ("New York", "NY")
-    sketch: tuple[int, ...]  #: keyed MinHash of the building part's name shingles
-    shingles: int  #: how many distinct name shingles the sketch summarises
+    tags: tuple[int, ...]  #: sorted keyed 32-bit tags of the building part's distinct name shingles
 
     def to_data(self) -> list[Any]:
-        """The JSON form: ``[key, numbers, unit, [province, city, district], [place...], [sketch...], shingles]``."""
-        return [self.key, self.numbers, self.unit, list(self.locality), list(self.place), list(self.sketch),
-                self.shingles]
+        """The JSON form: ``[key, numbers, unit, [province, city, district], [place...], [tag...]]``."""
+        return [self.key, self.numbers, self.unit, list(self.locality), list(self.place), list(self.tags)]
 
     @classmethod
     def from_data(cls, data: Sequence[Any]) -> AddressSignature:
         """A signature from its JSON form (:meth:`to_data`)."""
-        key, numbers, unit, locality, place, sketch, shingles = data
-        if len(locality) != 3 or len(sketch) != NUM_PERM:
-            raise ValueError("not an address signature: wrong locality or sketch length")
+        if len(data) != 6:
+            raise ValueError(f"not an address signature: {len(data)} fields, not 6")
+        key, numbers, unit, locality, place, tags = data
+        if len(locality) != 3 or len(tags) > MAX_TAGS:
+            raise ValueError("not an address signature: wrong locality length or too many tags")
         return cls(str(key), str(numbers), None if unit is None else str(unit),
                    tuple(None if x is None else str(x) for x in locality),  # type: ignore[arg-type]
-                   tuple(str(x) for x in place),
-                   tuple(int(x) for x in sketch), int(shingles))
+                   tuple(str(x) for x in place), tuple(int(x) for x in tags))
+
+    @property
+    def shingles(self) -> int:
+        """How many distinct name shingles the tags stand for."""
+        return len(self.tags)
 
 
-@lru_cache(maxsize=1)
-def _permutations() -> Any:
-    # Public, fixed permutations: the secrecy is in the keyed shingle hash.
-    from datasketch import (
-        MinHash,  # here: datasketch loads scipy (~0.5 s), which only fuzzy matching needs
-    )
+class _Tagger:
+    """Keyed 32-bit tags of shingles under one secret, with a bounded cache: shingles
+    (single characters, character pairs, letter trigrams) repeat across addresses, so
+    most cost a dict lookup."""
 
-    return MinHash(num_perm=NUM_PERM, seed=20261111).permutations
+    __slots__ = ("_base", "_cache", "_native", "_secret")
+
+    def __init__(self, secret: bytes):
+        if not secret:
+            raise ValueError("the address secret must not be empty")
+        subkey = hashlib.blake2b(secret, digest_size=32, person=b"riskstream.adrtg").digest()
+        self._base = hashlib.blake2b(key=subkey, digest_size=4)
+        self._cache: dict[str, int] = {}
+        self._secret = secret
+        core = native.core()
+        self._native = core.AddressTagger(subkey, mac_key(secret)) if core is not None else None
+
+    def block(self, street: str) -> tuple[str, str | None, tuple[int, ...]]:
+        """The block (numbers pseudonym), unit pseudonym and tags of a Chinese street: natively
+        when the core is in use (:func:`riskstream.native.pure_python` turns it off), else
+        from :func:`_chinese_block`, with the same values."""
+        if self._native is not None and native.core() is not None:
+            try:
+                numbers, unit, tags = self._native.block(street)
+                return numbers, unit, tuple(tags)
+            except UnicodeEncodeError:  # lone surrogates: not UTF-8, parsed below
+                pass
+        numbers, room, shingles = _chinese_block(street)
+        return _block_pseudonyms(numbers, room, self._secret) + (self.tags(set(shingles)),)
+
+    def tags(self, shingles: set[str]) -> tuple[int, ...]:
+        cache = self._cache
+        out = []
+        for shingle in shingles:
+            tag = cache.get(shingle)
+            if tag is None:
+                h = self._base.copy()
+                h.update(shingle.encode("utf-8", "surrogatepass"))
+                tag = int.from_bytes(h.digest(), "little")
+                if len(cache) >= _TAG_CACHE:
+                    cache.clear()  # bounded; common shingles come straight back
+                cache[shingle] = tag
+            out.append(tag)
+        out.sort()
+        return tuple(out)
 
 
 @lru_cache(maxsize=64)
-def _shingle_hash(secret: bytes) -> Callable[[bytes], int]:
-    """A keyed 32-bit hash of shingles, with a key derived from ``secret``."""
-    if not secret:
-        raise ValueError("the address secret must not be empty")
-    subkey = hashlib.blake2b(secret, digest_size=32, person=b"riskstream.adrmh").digest()
-    base = hashlib.blake2b(key=subkey, digest_size=4)
-
-    def h(shingle: bytes) -> int:
-        x = base.copy()
-        x.update(shingle)
-        return int.from_bytes(x.digest(), "little")
-
-    return h
+def _tagger(secret: bytes) -> _Tagger:
+    return _Tagger(secret)
 
 
-def _sketch(shingles: set[str], secret: bytes) -> tuple[int, ...]:
-    from datasketch import MinHash
+@lru_cache(maxsize=8192)
+def _locality(province: str, city: str, district: str, secret: bytes) -> tuple[str | None, str | None, str | None]:
+    """Pseudonyms of the locality names (None where absent): few distinct values, cached."""
+    return (pseudonym("address.province", province, secret) if province else None,
+            pseudonym("address.city", city, secret) if city else None,
+            pseudonym("address.district", district, secret) if district else None)
 
-    mh = MinHash(num_perm=NUM_PERM, hashfunc=_shingle_hash(secret), permutations=_permutations())
-    mh.update_batch(sorted(s.encode() for s in shingles))
-    return tuple(mh.hashvalues.tolist())
+
+@lru_cache(maxsize=8192)
+def _name(kind: str, value: str, secret: bytes) -> str:
+    """Pseudonym of a locality or place name: few distinct values, cached."""
+    return pseudonym(kind, value, secret)
 
 
-def address_signature(raw: str | Mapping[str, Any], secret: bytes) -> AddressSignature | None:
+def address_signature(raw: str | Mapping[str, Any], secret: bytes, key: str | None = None,
+                      cached: bool = True) -> AddressSignature | None:
     """The :class:`AddressSignature` of a raw address (string or object form), or None.
 
     Stateless and deterministic: the same address and secret give the same
     signature on every worker. None when the address has no canonical key.
-    A new address costs a few hundred microseconds (canonical key, parse,
-    sketch); repeated texts come from a bounded cache.
+    ``key``: the address's pseudonym (``pseudonym("address", address_key(raw),
+    secret)``) when the caller has it already, as the rules do.
+    A new address costs a few microseconds once the rules have keyed it (the
+    canonical key and locality come from their cache; the parse and the tags
+    are native when the core is in use); repeated texts come from a bounded cache,
+    unless ``cached`` is False (for a caller that asks only for addresses it has not
+    seen, :meth:`AddressMatcher.match_key`).
     """
     if isinstance(raw, Mapping):
         raw = address_text(raw)  # the object form is keyed through its text
     elif not isinstance(raw, str):
         return None
-    if len(raw) > _CACHE_MAX_LEN:
-        return _signature.__wrapped__(raw, secret)
-    return _signature(raw, secret)
+    if not cached or len(raw) > _CACHE_MAX_LEN:
+        return _signature.__wrapped__(raw, secret, key)
+    return _signature(raw, secret, key)
+
+
+def _block_pseudonyms(numbers: str, room: str | None, secret: bytes) -> tuple[str, str | None]:
+    """The block's and the unit's pseudonyms (the unit is scoped to its block)."""
+    return (pseudonym("address.numbers", numbers, secret),
+            None if room is None else pseudonym("address.unit", f"{numbers}|{room}", secret))
 
 
 @lru_cache(maxsize=4096)
-def _signature(text: str, secret: bytes) -> AddressSignature | None:
-    parsed = _parse(text)
-    if parsed is None:
+def _signature(text: str, secret: bytes, key_pseudonym: str | None) -> AddressSignature | None:
+    found = _street(text)
+    if found is None:
         return None
-    key, parts = parsed
-    numbers = pseudonym("address.numbers", parts.numbers, secret)
-    unit = None if parts.unit is None else pseudonym("address.unit", f"{parts.numbers}|{parts.unit}", secret)
-    locality = tuple(pseudonym(f"address.{level}", name, secret) if name else None
-                     for level, name in zip(("province", "city", "district"), parts.locality))
-    place = tuple(sorted({pseudonym("address.place", phrase, secret)[:12] for phrase in parts.place if phrase}))
-    names = set(parts.shingles)
-    return AddressSignature(pseudonym("address", key, secret), numbers, unit, locality, place,  # type: ignore[arg-type]
-                            _sketch(names, secret), len(names))
+    key, (province, city, district), street = found
+    tagger = _tagger(secret)
+    if _HAS_IDEO(street):
+        numbers, unit, tags = tagger.block(street)
+        district = district[-2:]
+        place: tuple[str, ...] = ()
+    else:
+        parts = _parse_western(text, street)
+        numbers, unit = _block_pseudonyms(parts.numbers, parts.unit, secret)
+        tags = tagger.tags(set(parts.shingles))
+        province, city, district = parts.locality
+        place = tuple(sorted({_name("address.place", phrase, secret)[:12] for phrase in parts.place if phrase}))
+    return AddressSignature(key_pseudonym or pseudonym("address", key, secret), numbers, unit,
+                            _locality(province, city, district, secret), place, tags[:MAX_TAGS])
 
 
 def signature_similarity(a: AddressSignature, b: AddressSignature) -> float:
-    """Estimated share of the smaller name-shingle set found in the larger (0..1).
+    """Share of the smaller name-shingle set found in the larger (0..1), exactly.
 
-    From the MinHash estimate J of the Jaccard index and the set sizes:
-    ``|A & B| = J (|A| + |B|) / (1 + J)``, divided by ``min(|A|, |B|)``.
     Two empty sets are equal (1.0); an empty and a non-empty one are not (0.0).
     """
-    return _similarity(a.sketch, a.shingles, b.sketch, b.shingles)
+    return _similarity(frozenset(a.tags), frozenset(b.tags))
 
 
-def _similarity(sa: Sequence[int], na: int, sb: Sequence[int], nb: int) -> float:
-    if not na or not nb:
-        return 1.0 if na == nb else 0.0
-    j = sum(map(eq, sa, sb)) / NUM_PERM
-    return min(1.0, j * (na + nb) / ((1.0 + j) * min(na, nb)))
+def _similarity(a: frozenset[int], b: frozenset[int]) -> float:
+    if not a or not b:
+        return 1.0 if a == b else 0.0
+    return len(a & b) / min(len(a), len(b))
 
 
 # -------------------------------------------------------------------- matcher
@@ -354,15 +433,14 @@ def _similarity(sa: Sequence[int], na: int, sb: Sequence[int], nb: int) -> float
 class _Group:
     """A representative address and what links to it (only pseudonyms and numbers)."""
 
-    __slots__ = ("block", "last_seen", "locality", "members", "place", "rep", "shingles", "sketch")
+    __slots__ = ("block", "last_seen", "locality", "members", "place", "rep", "tags")
 
-    def __init__(self, sig: AddressSignature, block: tuple[str, str | None], ts: float):
+    def __init__(self, sig: AddressSignature, tags: frozenset[int], block: tuple[str, str | None], ts: float):
         self.rep = sig.key
         self.block = block
         self.locality = list(sig.locality)
         self.place = frozenset(sig.place)
-        self.sketch = array("I", sig.sketch)  # 4 bytes a value, not a tuple of ints
-        self.shingles = sig.shingles
+        self.tags = tags
         self.members = [sig.key]
         self.last_seen = ts
 
@@ -373,7 +451,7 @@ class AddressMatcher:
     Parameters
     ----------
     similarity
-        Least estimated containment (0..1) of the name shingles for a link.
+        Least containment (0..1) of the name shingles for a link.
         1.0 links only identical name sets; 0.0 links anything in the block.
     guard
         ``"unit"``: rooms / flats must be equal (or both absent) to link.
@@ -410,12 +488,28 @@ class AddressMatcher:
 
     def match(self, signature: AddressSignature, ts: float) -> str:
         """The representative key for ``signature`` seen at event time ``ts`` (seconds)."""
+        rep = self.match_key(signature.key, ts)
+        return rep if rep is not None else self.match_new(signature, ts)
+
+    def match_new(self, signature: AddressSignature, ts: float) -> str:
+        """:meth:`match` for a signature whose key :meth:`match_key` just found not held at ``ts``."""
+        group = self._link(signature, ts)
+        if ts > group.last_seen:
+            group.last_seen = ts
+        self._groups.move_to_end(group.rep)
+        return group.rep
+
+    def match_key(self, key: str, ts: float) -> str | None:
+        """:meth:`match` for an address whose key is held at ``ts``: its representative,
+        the same as :meth:`match` gives; None (and nothing changed but the clock) when the
+        key is not held, and :meth:`match` needs the signature. A caller that holds the raw
+        address can thus skip its signature for a repeated one."""
         if ts > self._watermark:
             self._watermark = ts
             self._evict()
-        group = self._members.get(signature.key)
+        group = self._members.get(key)
         if group is None:
-            group = self._link(signature, ts)
+            return None
         if ts > group.last_seen:
             group.last_seen = ts
         self._groups.move_to_end(group.rep)
@@ -424,17 +518,18 @@ class AddressMatcher:
     def _link(self, sig: AddressSignature, ts: float) -> _Group:
         block = (sig.numbers, sig.unit if self.guard == "unit" else None)
         groups = self._blocks.get(block)
+        tags = frozenset(sig.tags)
         best, best_score = None, -1.0
         if groups:
             threshold = self.similarity
             for group in reversed(groups[-self.scan_limit:]):  # newest first; ties go to the oldest
                 if not _compatible(group, sig):
                     continue
-                score = _similarity(group.sketch, group.shingles, sig.sketch, sig.shingles)
+                score = _similarity(group.tags, tags)
                 if score >= threshold and score >= best_score:
                     best, best_score = group, score
         if best is None:
-            best = _Group(sig, block, ts)
+            best = _Group(sig, tags, block, ts)
             self._groups[best.rep] = best
             self._blocks.setdefault(block, []).append(best)
             self._members[sig.key] = best
