@@ -93,7 +93,9 @@ class Decision:
     rules were active.  ``revision`` grows when a decision is escalated later;
     the last revision per order is the decision.  ``cluster`` names the
     account's cluster of linked accounts (when it has one): its id, its size
-    and the shared entities that put the account in it.
+    and the shared entities that put the account in it.  ``sale`` is the flash
+    sale the engine matched the order to (None: none), ``amount`` and
+    ``currency`` the order's as in its event; revisions carry them over.
     """
 
     order_id: str
@@ -112,6 +114,9 @@ class Decision:
     cluster_id: str | None = None
     cluster: dict[str, Any] | None = None  # id, size and the links that put the account in its cluster
     shadow_ruleset: dict[str, Any] | None = None  # a shadow rule set's version and action, when one runs
+    sale: str | None = None  # the flash sale the order was matched to
+    amount: float | None = None  # the order's amount (its event's, or the sum of its items)
+    currency: str | None = None  # the order's currency, when its event has one
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -128,7 +133,11 @@ class Decision:
             "event_time": self.event_time,
             "decided_at": self.decided_at,
             "revision": self.revision,
+            "sale": self.sale,
+            "amount": self.amount,
         }
+        if self.currency is not None:
+            out["currency"] = self.currency
         if self.cluster is not None:
             out["cluster"] = self.cluster
         if self.shadow_ruleset is not None:

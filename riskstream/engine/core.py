@@ -293,6 +293,9 @@ class DecisionEngine:
             ruleset_version=self.version,
             event_time=event.event_time,
             decided_at=_iso(self.clock()),
+            sale=view.sale.id if view.sale is not None else None,
+            amount=event.amount,
+            currency=event.currency,
         )
         if model_version is not None:
             decision.model_version = model_version

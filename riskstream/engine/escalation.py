@@ -246,7 +246,7 @@ class Escalator:
             ruleset_version=old.ruleset_version, event_time=old.event_time, decided_at=decided_at,
             revision=old.revision + 1, shadow=old.shadow, shadow_action=old.shadow_action,
             model_version=old.model_version, model_score=old.model_score,
-            cluster_id=trigger.cluster, cluster=record,
+            cluster_id=trigger.cluster, cluster=record, sale=old.sale, amount=old.amount, currency=old.currency,
         )
         entry.decision = new
         return new

@@ -187,7 +187,8 @@ class VerdictLists:
             ruleset_version=decision.ruleset_version, event_time=decision.event_time, decided_at=decided_at,
             revision=decision.revision + 1, shadow=decision.shadow, shadow_action=decision.shadow_action,
             model_version=decision.model_version, model_score=decision.model_score,
-            cluster_id=decision.cluster_id, cluster=decision.cluster,
+            cluster_id=decision.cluster_id, cluster=decision.cluster, sale=decision.sale, amount=decision.amount,
+            currency=decision.currency,
         )
 
     def _keys(self, view: "OrderView"):

@@ -211,6 +211,8 @@ def test_decision_record_shape():
         "event_time": "2026-11-11T20:00:00.000+08:00",
         "decided_at": "2027-01-15T08:00:00.250Z",
         "revision": 1,
+        "sale": None,
+        "amount": 198.0,
     }
 
 
@@ -302,3 +304,36 @@ def test_same_input_same_decisions():
     first = run()
     assert first == run()
     assert any(d["action"] != "allow" for d in first)
+
+
+def test_a_decision_names_the_sale_the_engine_matched_and_the_order_amount():
+    engine = engine_for(THRESHOLDS, SALE)
+    by_id = engine.decide(event(60, sale_id="S1", sku="FS-1", amount=499.5, currency="CNY"))
+    by_sku = engine.decide(event(61, sku="FS-2", quantity=2, unit_price=10.25))  # no sale_id: a running sale's SKU
+    unknown = engine.decide(event(62, sale_id="S9", sku="X"))  # a sale the rule set does not know
+    after = engine.decide(event(3 * 3600, sku="FS-1"))  # the sale is over
+    assert [(d.sale, d.amount, d.currency) for d in (by_id, by_sku, unknown, after)] == [
+        ("S1", 499.5, "CNY"), ("S1", 20.5, None), (None, 99.0, None), (None, 99.0, None)]
+    assert by_id.to_dict()["sale"] == "S1" and by_id.to_dict()["amount"] == 499.5
+    assert by_id.to_dict()["currency"] == "CNY" and "currency" not in by_sku.to_dict()
+
+
+def test_every_record_of_a_replayed_sale_fits_the_published_decision_schema(replayed):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "riskstream" / "schemas"
+                         / "decision-v1.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$id"] == "riskstream.decision/v1"
+    validator = jsonschema.Draft202012Validator(schema)
+    _, decisions = replayed
+    for record in decisions:
+        validator.validate(record)
+    assert {r["sale"] for r in decisions} >= {None} and any(r["sale"] for r in decisions)
+    assert all(r["amount"] > 0 and r["currency"] == "CNY" for r in decisions)
+    assert any(r["revision"] > 1 for r in decisions)  # escalations carry them too
+    assert not validator.is_valid(dict(decisions[0], amount="12"))
+    assert not validator.is_valid(dict(decisions[0], sale=""))

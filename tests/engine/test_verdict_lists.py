@@ -107,6 +107,7 @@ def test_an_order_named_by_a_verdict_is_revised_whatever_its_time():
     assert engine.verdicts.covers(release, view)
     revised = engine.revise(view, held)
     assert revised.action is Outcome.ALLOW and revised.revision == 2
+    assert (revised.sale, revised.amount) == (held.sale, held.amount) == (None, 99.0)
     assert verdict_reasons(revised)[0].value["reason"] == "verdict by bob"
     assert engine.revise(view, revised) is None  # nothing more to change
     assert engine.revise(engine.view(event(0, account_id="x", device_id="d", order_id=first.order_id)), first) is None

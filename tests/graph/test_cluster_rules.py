@@ -128,6 +128,7 @@ def test_a_ring_is_frozen_together_and_its_first_orders_are_escalated():
     assert escalated[0].reasons[-1].value["escalated_by"] == third.order_id
     assert escalated[0].cluster_id == third.cluster_id
     assert escalated[0].account_id == "r0" and escalated[0].cluster["links"][0]["kind"] == "device"
+    assert [(d.sale, d.amount) for d in escalated] == [(d.sale, d.amount) for d in decisions[:2]] == [("S1", 99.0)] * 2
     # the fourth order found nothing left to escalate
     assert all(d.revision == 1 for d in decisions)
 
