@@ -44,13 +44,21 @@ def expected_cases(decisions: list[dict]) -> dict[str, dict]:
             flagged.add(order)
         if order not in latest or record["revision"] > latest[order]["revision"]:
             latest[order] = record
-    cases: dict[str, dict] = defaultdict(lambda: {"orders": set(), "outcome": 0, "risk": 0.0})
-    for order in flagged:
+    cases: dict[str, dict] = defaultdict(lambda: {"orders": set(), "outcome": 0, "risk": 0.0, "amount": None,
+                                                  "sale": None})
+    sale_at: dict[str, tuple[str, str]] = {}
+    for order in sorted(flagged):
         record = latest[order]
-        case = cases[case_id_for(record)]
+        case_id = case_id_for(record)
+        case = cases[case_id]
         case["orders"].add(order)
         case["outcome"] = max(case["outcome"], int(Outcome.parse(record["action"])))
         case["risk"] = max(case["risk"], float(record["score"]))
+        if record.get("amount") is not None:  # the total of its orders' amounts
+            case["amount"] = round((case["amount"] or 0.0) + record["amount"], 6)
+        if record.get("sale") is not None and (case_id not in sale_at or (record["event_time"], order) > sale_at[case_id]):
+            sale_at[case_id] = (record["event_time"], order)  # the sale of its latest order that has one
+            case["sale"] = record["sale"]
     return dict(cases)
 
 
@@ -59,7 +67,8 @@ def stored_cases(store: CaseStore) -> dict[str, dict]:
         orders = defaultdict(set)
         for case_id, order_id in session.execute(select(Order.case_id, Order.order_id)):
             orders[case_id].add(order_id)
-        return {c.id: {"orders": orders[c.id], "outcome": c.outcome, "risk": c.risk}
+        return {c.id: {"orders": orders[c.id], "outcome": c.outcome, "risk": c.risk, "sale": c.sale,
+                       "amount": None if c.amount is None else round(c.amount, 6)}
                 for c in session.scalars(select(Case).where(Case.orders_count > 0))}
 
 

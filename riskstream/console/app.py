@@ -36,7 +36,7 @@ from .auth import AuthError, SessionData, Sessions, allowed, check_login
 from .logs import redact_kafka_records
 from .metrics import ConsoleMetrics, LagReader
 from .models import Case, Note, Order, Revision, User, VerdictRow
-from .queue import QueueError, QueueFilter, claim, dashboard, is_breached, queue_page, sla_cutoff
+from .queue import QueueError, QueueFilter, claim, dashboard, is_breached, queue_page, sales_seen, sla_cutoff
 from .review import FormError, build_verdict, close_case, read_form
 from .store import CaseStore
 from .svg import ClusterPicture, bar_chart, cluster_svg
@@ -169,10 +169,12 @@ class Console:
     # -- queue --------------------------------------------------------------------------------------------------
     async def queue(self, request, user, session, form) -> Response:
         wanted = QueueFilter.from_query(request.query_params)
+        rows_only = bool(request.headers.get("HX-Request") and wanted.cursor)
         with self.store.session() as db:
             page = queue_page(db, wanted, self.config.sla_minutes)
-        context = self.context(user, session, page=page, wanted=wanted)
-        if request.headers.get("HX-Request") and wanted.cursor:
+            sales = [] if rows_only else sales_seen(db)
+        context = self.context(user, session, page=page, wanted=wanted, sales=sales)
+        if rows_only:
             return self.render("queue_rows.html", **context)
         return self.render("queue.html", **context)
 
@@ -181,7 +183,8 @@ class Console:
         with self.store.session() as db:
             page = queue_page(db, wanted, self.config.sla_minutes)
         return JSONResponse({"cases": [{"id": c.id, "outcome": Outcome(c.outcome).label, "risk": c.risk,
-                                        "size": c.size, "orders": c.orders_count, "assignee": c.assignee,
+                                        "size": c.size, "orders": c.orders_count, "sale": c.sale,
+                                        "amount": c.amount, "assignee": c.assignee,
                                         "revision": c.revision, "sla_breached": c.id in page.breached}
                                        for c in page.cases], "next_cursor": page.next_cursor})
 

@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy import bindparam, func, insert, select, update
 
 from ..decisions import DECISION_SCHEMA, Outcome
-from .models import Case, CaseRule, Order, Revision
+from .models import Case, CaseRule, Order, Revision, SaleSeen
 from .store import CaseStore
 
 LONE_PREFIX = "order:"
@@ -76,6 +76,7 @@ def _kind(value: Any) -> str:
     return "null" if value is None else f"a {type(value).__name__}"
 
 
+_INF = float("inf")
 _STRINGS = ("order_id", "account_id", "ruleset_version", "event_time", "decided_at")
 _ACTIONS = {o.label: o for o in Outcome}
 
@@ -121,6 +122,19 @@ def check_record(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     if cluster_id is not None and (not isinstance(cluster_id, str) or not cluster_id):
         raise RecordError("cluster_id", f"expected a non-empty string or null, got {cluster_id!r}",
                           f"expected a non-empty string or null, got {_kind(cluster_id)}")
+    sale = data.get("sale")
+    if sale is not None and (sale.__class__ is not str or not sale or len(sale) > 120):
+        raise RecordError("sale", f"expected a sale id (1 to 120 characters) or null, got {sale!r}",
+                          f"expected a sale id (1 to 120 characters) or null, got {_kind(sale)}")
+    amount = data.get("amount")
+    if amount is not None and ((amount.__class__ is not float and amount.__class__ is not int) or not amount >= 0
+                               or amount == _INF):
+        raise RecordError("amount", f"expected a finite number >= 0 or null, got {amount!r}",
+                          f"expected a finite number >= 0 or null, got {_kind(amount)}")
+    currency = data.get("currency")
+    if currency is not None and (currency.__class__ is not str or len(currency) > 12):
+        raise RecordError("currency", f"expected a currency code (at most 12 characters), got {currency!r}",
+                          f"expected a currency code (at most 12 characters), got {_kind(currency)}")
     return data
 
 
@@ -151,8 +165,9 @@ _ORDERS = Order.__table__
 _CASES = Case.__table__
 _REVISIONS = Revision.__table__
 _CASE_RULES = CaseRule.__table__
+_SALES = SaleSeen.__table__
 _ORDER_FIELDS = ("account_id", "action", "score", "revision", "reasons", "ruleset_version", "model_version",
-                 "model_score", "event_time", "decided_at", "cluster")
+                 "model_score", "event_time", "decided_at", "cluster", "sale", "amount", "currency")
 
 
 @dataclass(slots=True)
@@ -267,7 +282,7 @@ class CaseIngest:
                         "risk": 0.0, "size": 1, "orders_count": 0, "rules": "", "opened_at": now, "updated_at": now,
                         "first_event": data["event_time"], "last_event": data["event_time"], "assignee": None,
                         "revision": 0, "label": None, "verdict_action": None, "verdict_at": None, "cluster": None,
-                        "rule_set": set(), "known": set()}
+                        "sale": None, "amount": None, "rule_set": set(), "known": set()}
                 if order is None:
                     order = held[order_id] = _Held(case_id, data["revision"], data["revision"], new=True)
                 elif order.case_id != case_id:
@@ -282,6 +297,11 @@ class CaseIngest:
                     case["size"] = int(cluster.get("size") or 1)
                     case["cluster"] = cluster
                 touched.add(case_id)
+            sales = {d["sale"] for d in fresh if d.get("sale") is not None}
+            if sales:
+                sales.difference_update(connection.scalars(select(_SALES.c.id).where(_SALES.c.id.in_(sorted(sales)))))
+                if sales:
+                    connection.execute(insert(_SALES), [{"id": sale, "first_seen": now} for sale in sorted(sales)])
             if new_cases:
                 connection.execute(insert(_CASES), [{k: v for k, v in c.items() if k not in ("rule_set", "known")}
                                                     for c in new_cases.values()])
@@ -305,22 +325,35 @@ class CaseIngest:
 
     @staticmethod
     def _summarise(connection, cases: dict[str, dict[str, Any]], touched: set[str], now: datetime) -> None:
-        """Outcome, risk, order count, event span, rules and cluster of each touched case, from its orders."""
+        """Outcome, risk, order count, event span, rules, cluster, sale and amount of each touched case, from its
+        orders.  The amount is the total of its orders' amounts (orders whose records have none count for nothing,
+        a case none of whose records has one has none); the sale is its orders' sale, and when they were in more
+        than one, the sale of its latest order by event time that has one."""
         plain: list[dict[str, Any]] = []
         pictured: list[dict[str, Any]] = []
         merged: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(touched)):
             rows = connection.execute(
                 select(_ORDERS.c.case_id, func.max(_ORDERS.c.action), func.max(_ORDERS.c.score), func.count(),
-                       func.min(_ORDERS.c.event_time), func.max(_ORDERS.c.event_time))
+                       func.min(_ORDERS.c.event_time), func.max(_ORDERS.c.event_time), func.sum(_ORDERS.c.amount),
+                       func.min(_ORDERS.c.sale), func.max(_ORDERS.c.sale))
                 .where(_ORDERS.c.case_id.in_(chunk)).group_by(_ORDERS.c.case_id)).all()
+            mixed = [case_id for case_id, *_, low, high in rows if low != high]
+            latest: dict[str, str] = {}
+            if mixed:  # orders of several sales (rare): the sale of the latest one
+                for case_id, sale in connection.execute(
+                        select(_ORDERS.c.case_id, _ORDERS.c.sale)
+                        .where(_ORDERS.c.case_id.in_(mixed), _ORDERS.c.sale.is_not(None))
+                        .order_by(_ORDERS.c.case_id, _ORDERS.c.event_time, _ORDERS.c.order_id)):
+                    latest[case_id] = sale
             counted = set()
-            for case_id, outcome, risk, count, first, last in rows:
+            for case_id, outcome, risk, count, first, last, amount, low, high in rows:
                 case = cases[case_id]
                 rules = case["rule_set"]
                 row = {"b_id": case_id, "outcome": outcome, "risk": risk, "orders_count": count, "first_event": first,
                        "last_event": last, "updated_at": now, "revision": case["revision"] + 1,
-                       "rules": "," + ",".join(sorted(rules)) + "," if rules else "", "size": case["size"]}
+                       "rules": "," + ",".join(sorted(rules)) + "," if rules else "", "size": case["size"],
+                       "amount": amount, "sale": latest.get(case_id) if low != high else low}
                 if case.get("cluster") is not None:
                     pictured.append(dict(row, cluster=case["cluster"]))
                 else:

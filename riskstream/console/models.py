@@ -44,13 +44,17 @@ class Case(Base):
     verdict_action: Mapped[str | None] = mapped_column(String(20))
     verdict_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cluster: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the largest cluster record seen (links)
+    # the flash sale of its orders (of its latest order by event time when they were in several); migration 0004
+    sale: Mapped[str | None] = mapped_column(String(120))
+    amount: Mapped[float | None] = mapped_column(Float)  # the total amount of its orders (those whose records say)
 
     __table_args__ = (
         Index("ix_cases_queue_risk", "status", "risk", "id"),
-        # the queue by risk with its filters read off the index (migration 0003)
+        # the queue by risk with its filters read off the index (migrations 0003, 0004)
         Index("ix_cases_queue_risk_cover", "status", text("risk DESC"), "id", "outcome", "opened_at", "orders_count",
-              "size"),
+              "size", "sale", "amount"),
         Index("ix_cases_queue_age", "status", "opened_at", "id"),
+        Index("ix_cases_queue_sale", "status", "sale", "opened_at", "id"),
     )
 
 
@@ -81,6 +85,18 @@ class Order(Base):
     event_time: Mapped[str] = mapped_column(String(40))
     decided_at: Mapped[str] = mapped_column(String(40))
     cluster: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sale: Mapped[str | None] = mapped_column(String(120))  # the flash sale the engine matched (migration 0004)
+    amount: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(12))
+
+
+class SaleSeen(Base):
+    """A flash sale some stored order was in: the queue's sale filter offers these."""
+
+    __tablename__ = "sales"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Revision(Base):
@@ -145,4 +161,4 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-__all__ = ["AuditRow", "Base", "Case", "CaseRule", "Note", "Order", "Revision", "User", "VerdictRow"]
+__all__ = ["AuditRow", "Base", "Case", "CaseRule", "Note", "Order", "Revision", "SaleSeen", "User", "VerdictRow"]

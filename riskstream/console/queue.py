@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from ..decisions import Outcome
-from .models import Case, CaseRule, VerdictRow
+from .models import Case, CaseRule, SaleSeen, VerdictRow
 
 SORTS = ("risk", "age")
 PAGE = 50
@@ -31,6 +31,9 @@ class QueueError(ValueError):
 class QueueFilter:
     outcome: str | None = None  # the weakest outcome shown (e.g. hold: hold and freeze)
     rule: str | None = None
+    sale: str | None = None  # a flash sale id (see sales_seen)
+    min_amount: float | None = None  # the case's total amount, bounds included
+    max_amount: float | None = None
     min_size: int | None = None
     min_age: int | None = None  # minutes since the store opened the case
     assignee: str | None = None  # a user name, or "none" for unassigned cases
@@ -54,6 +57,13 @@ class QueueFilter:
         out.rule = (params.get("rule") or "").strip() or None
         if out.rule and ("," in out.rule or len(out.rule) > 120):
             raise QueueError("rule: a rule name has no commas and at most 120 characters")
+        out.sale = (params.get("sale") or "").strip() or None
+        if out.sale and len(out.sale) > 120:
+            raise QueueError("sale: a sale id has at most 120 characters")
+        out.min_amount = _amount(params, "min_amount")
+        out.max_amount = _amount(params, "max_amount")
+        if out.min_amount is not None and out.max_amount is not None and out.min_amount > out.max_amount:
+            raise QueueError(f"max_amount: {out.max_amount:g} is below min_amount {out.min_amount:g}")
         size = params.get("min_size") or ""
         if size:
             if not size.isdigit() or int(size) < 1:
@@ -82,15 +92,40 @@ class QueueFilter:
             out.limit = int(limit)
         return out
 
+    def amount_text(self, name: str) -> str:
+        """``min_amount`` or ``max_amount`` as the form shows it ("" when not given)."""
+        return _text(getattr(self, name)) or ""
+
     def query_string(self, **changes) -> str:
         from urllib.parse import urlencode
 
-        values = {"outcome": self.outcome, "rule": self.rule, "min_size": self.min_size, "min_age": self.min_age,
+        values = {"outcome": self.outcome, "rule": self.rule, "sale": self.sale, "min_amount": _text(self.min_amount),
+                  "max_amount": _text(self.max_amount), "min_size": self.min_size, "min_age": self.min_age,
                   "assignee": self.assignee,
                   "sla": "1" if self.sla_breached else None, "status": self.status, "sort": self.sort,
                   "limit": self.limit if self.limit != PAGE else None}
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+
+def _amount(params, name: str) -> float | None:
+    text = (params.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise QueueError(f"{name}: expected an amount (a number >= 0), got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise QueueError(f"{name}: expected an amount (a number >= 0), got {text!r}")
+    return value
+
+
+def _text(amount: float | None) -> str | None:
+    """An amount as the form shows it (500, not 500.0)."""
+    if amount is None:
+        return None
+    return str(int(amount)) if amount == int(amount) and amount < 1e15 else repr(amount)
 
 
 @dataclass(slots=True)
@@ -120,6 +155,12 @@ def queue_page(session: Session, wanted: QueueFilter, sla_minutes: float) -> Que
         query = query.where(Case.outcome >= int(Outcome.parse(wanted.outcome)))
     if wanted.rule:
         query = query.where(Case.id.in_(select(CaseRule.case_id).where(CaseRule.rule == wanted.rule)))
+    if wanted.sale:
+        query = query.where(Case.sale == wanted.sale)
+    if wanted.min_amount is not None:
+        query = query.where(Case.amount >= wanted.min_amount)
+    if wanted.max_amount is not None:
+        query = query.where(Case.amount <= wanted.max_amount)
     if wanted.min_size:
         query = query.where(Case.size >= wanted.min_size)
     if wanted.min_age:
@@ -166,6 +207,11 @@ def queue_page(session: Session, wanted: QueueFilter, sla_minutes: float) -> Que
     return QueuePage(rows, cursor, {c.id for c in rows if is_breached(c, cutoff)})
 
 
+def sales_seen(session: Session) -> list[str]:
+    """The flash sales the store's orders were in, for the queue's sale filter."""
+    return list(session.scalars(select(SaleSeen.id).order_by(SaleSeen.id)))
+
+
 def claim(session: Session, case: Case, assignee: str) -> str | None:
     """Assign the case; returns the previous assignee."""
     before = case.assignee
@@ -206,4 +252,4 @@ def dashboard(session: Session, sla_minutes: float) -> Dashboard:
 
 
 __all__ = ["Dashboard", "PAGE", "QueueError", "QueueFilter", "QueuePage", "SORTS", "claim", "dashboard",
-           "is_breached", "queue_page", "sla_cutoff"]
+           "is_breached", "queue_page", "sales_seen", "sla_cutoff"]

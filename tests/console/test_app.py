@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from sqlalchemy import select
 
 from riskstream.console.audit import verify_chain
@@ -110,6 +111,18 @@ def test_lists_mask_account_ids_and_a_reveal_is_audited(filled_store, console_ki
     assert (last.event, last.subject, last.actor) == ("reveal", top, "reviewer")
 
 
+def _pages(client, params: dict) -> list[dict]:
+    """Every case the JSON queue gives for ``params``, page by page (keyset cursors)."""
+    seen, cursor = [], None
+    while True:
+        answer = client.get("/api/queue", params={**params, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        seen.extend(answer.json()["cases"])
+        cursor = answer.json()["next_cursor"]
+        if not cursor:
+            return seen
+
+
 def test_the_queue_pages_by_keyset_through_every_case_once_and_filters(filled_store, console_kit):
     make_client, log_in, _ = console_kit
     client = make_client(filled_store)
@@ -118,13 +131,7 @@ def test_the_queue_pages_by_keyset_through_every_case_once_and_filters(filled_st
         everything = session.scalars(select(Case).where(Case.status == "open", Case.orders_count > 0)).all()
         by_risk = [c.id for c in sorted(everything, key=lambda c: (-c.risk, c.id))]
     for sort, want in (("risk", by_risk), ("age", None)):
-        seen, cursor = [], None
-        while True:
-            answer = client.get("/api/queue", params={"sort": sort, "limit": "7", **({"cursor": cursor} if cursor else {})}).json()
-            seen.extend(c["id"] for c in answer["cases"])
-            cursor = answer["next_cursor"]
-            if not cursor:
-                break
+        seen = [c["id"] for c in _pages(client, {"sort": sort, "limit": "7"})]
         assert sorted(seen) == sorted(by_risk) and len(seen) == len(set(seen)) > 7  # more than one page
         if want:
             assert seen == want
@@ -211,3 +218,77 @@ def test_the_queue_filters_by_how_long_a_case_has_been_open(filled_store, consol
     bad = client.get("/queue", params={"min_age": "soon"})
     assert bad.status_code == 400 and "min_age: expected a whole number of minutes" in bad.text
     assert 'name="min_age" value="60"' in client.get("/queue", params={"min_age": "60"}).text
+
+
+def test_the_queue_filters_by_sale_through_every_page(filled_store, console_kit):
+    from datetime import datetime, timezone
+
+    from riskstream.console.models import SaleSeen
+    from riskstream.sim import SALE_ID
+
+    make_client, log_in, _ = console_kit
+    client = make_client(filled_store)
+    log_in(client, "reviewer")
+    with filled_store.session() as session:
+        everything = session.scalars(select(Case).where(Case.status == "open", Case.orders_count > 0)
+                                     .order_by(Case.id)).all()
+        in_sale = {c.id for c in everything if c.sale == SALE_ID}
+        assert in_sale and len(in_sale) < len(everything)  # the replayed sale has orders outside its window too
+        other = {c.id for c in everything[:5]}
+        for case in everything[:5]:  # five cases of another sale
+            case.sale = "S-other"
+        session.add(SaleSeen(id="S-other", first_seen=datetime.now(timezone.utc)))
+    in_sale -= other
+    for sort in ("risk", "age"):
+        for sale, want in (("S-other", other), (SALE_ID, in_sale)):
+            shown = _pages(client, {"sale": sale, "sort": sort, "limit": "2"})
+            assert [c["id"] for c in shown if c["sale"] != sale] == [] and len(shown) == len(want)
+            assert {c["id"] for c in shown} == want, (sort, sale)
+    assert client.get("/api/queue", params={"sale": "S-none"}).json()["cases"] == []
+    form = client.get("/queue", params={"sale": "S-other"}).text
+    assert "<option selected>S-other</option>" in form and f"<option >{SALE_ID}</option>" in form
+    assert "<td>S-other</td>" in form
+    more = client.get("/queue", params={"sale": SALE_ID, "limit": "3"})
+    link = re.search(r'hx-get="(/queue\?[^"]+)"', more.text).group(1).replace("&amp;", "&")
+    assert f"sale={SALE_ID}" in link
+    rows = client.get(link, headers={"HX-Request": "true"})  # the htmx rows keep the filter
+    assert rows.status_code == 200 and "<form" not in rows.text
+    assert rows.text.count(f"<td>{SALE_ID}</td>") == rows.text.count('class="case-row"') > 0
+    bad = client.get("/api/queue", params={"sale": "s" * 121})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("sale:")
+
+
+def test_the_queue_filters_by_amount_range_through_every_page(filled_store, console_kit):
+    make_client, log_in, _ = console_kit
+    client = make_client(filled_store)
+    log_in(client, "reviewer")
+    with filled_store.session() as session:
+        everything = session.scalars(select(Case).where(Case.status == "open", Case.orders_count > 0)).all()
+        totals = {}
+        for case_id, amount in session.execute(select(Order.case_id, Order.amount)):
+            totals[case_id] = totals.get(case_id, 0.0) + amount
+        amounts = {c.id: c.amount for c in everything}
+    assert all(amounts[c] == pytest.approx(totals[c]) for c in amounts)  # a case's amount: its orders' total
+    ordered = sorted(set(amounts.values()))
+    low, high = ordered[len(ordered) // 4], ordered[len(ordered) * 3 // 4]
+    assert low < high
+    for sort in ("risk", "age"):
+        for params, want in (({"min_amount": str(low)}, {c for c, a in amounts.items() if a >= low}),
+                             ({"max_amount": str(high)}, {c for c, a in amounts.items() if a <= high}),
+                             ({"min_amount": str(low), "max_amount": str(high)},
+                              {c for c, a in amounts.items() if low <= a <= high})):
+            shown = _pages(client, {**params, "sort": sort, "limit": "9"})
+            assert {c["id"] for c in shown} == want and len(shown) == len(want), (sort, params)
+            assert all(c["amount"] == amounts[c["id"]] for c in shown)
+    assert client.get("/api/queue", params={"min_amount": str(ordered[-1] + 1)}).json()["cases"] == []
+    form = client.get("/queue", params={"min_amount": "100", "max_amount": "2500.5"}).text
+    assert 'name="min_amount" value="100"' in form and 'name="max_amount" value="2500.5"' in form
+    more = client.get("/queue", params={"min_amount": "0", "max_amount": "1e9", "limit": "3"}).text
+    assert "min_amount=0&amp;max_amount=1000000000" in more  # the next page keeps the range
+    for params, field in (({"min_amount": "lots"}, "min_amount"), ({"max_amount": "-5"}, "max_amount"),
+                          ({"min_amount": "inf"}, "min_amount"), ({"max_amount": "nan"}, "max_amount"),
+                          ({"min_amount": "500", "max_amount": "20"}, "max_amount")):
+        page = client.get("/queue", params=params)
+        assert page.status_code == 400 and f"{field}: " in page.text, params
+        answer = client.get("/api/queue", params=params)
+        assert answer.status_code == 400 and answer.json()["error"].startswith(f"{field}: "), params

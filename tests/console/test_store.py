@@ -54,7 +54,8 @@ def test_a_lone_order_moves_into_its_cluster_case_and_a_release_revision_updates
     first = ingest.ingest([decision("o1", 1, "review"), decision("o2", 1, "allow")])
     assert first.added == 1 and first.ignored == 1 and first.cases == {"order:o1"}
     ingest.ingest([decision("o1", 2, "hold", cluster="cl-1", score=80), decision("o2", 2, "hold", cluster="cl-1")])
-    assert stored_cases(sqlite_store) == {"cl-1": {"orders": {"o1", "o2"}, "outcome": int(Outcome.HOLD), "risk": 80.0}}
+    assert stored_cases(sqlite_store) == {"cl-1": {"orders": {"o1", "o2"}, "outcome": int(Outcome.HOLD), "risk": 80.0,
+                                                   "sale": None, "amount": None}}  # records without sale and amount
     with sqlite_store.session() as session:
         assert session.get(Case, "order:o1").status == "merged"
         revision_before = session.get(Case, "cl-1").revision
@@ -88,11 +89,94 @@ def test_bad_records_are_refused_by_field_and_the_rest_of_the_batch_is_stored(sq
     assert result.added == 1 and result.cases == {"order:o5"}
 
 
+def test_a_case_holds_its_orders_sale_and_total_amount_and_the_sales_seen(sqlite_store):
+    from riskstream.console.models import SaleSeen
+
+    def sold(order_id, revision, action, sale, amount, **more):
+        return dict(decision(order_id, revision, action, cluster="cl-9", **more), sale=sale, amount=amount,
+                    currency="CNY")
+
+    ingest = CaseIngest(sqlite_store)
+    ingest.ingest([sold("o1", 1, "hold", "S-1", 100.0), sold("o2", 2, "hold", "S-1", 250.5)])
+    with sqlite_store.session() as session:
+        case = session.get(Case, "cl-9")
+        assert (case.sale, case.amount) == ("S-1", 350.5)
+        order = session.get(Order, "o2")
+        assert (order.sale, order.amount, order.currency) == ("S-1", 250.5, "CNY")
+    # a later order of the ring in another sale (its event time is the latest): the case follows it
+    ingest.ingest([sold("o3", 3, "freeze", "S-2", 49.5), sold("o4", 1, "review", None, 10)])
+    with sqlite_store.session() as session:
+        case = session.get(Case, "cl-9")
+        assert (case.sale, case.amount) == ("S-2", 410.0)
+        assert session.scalars(select(SaleSeen.id).order_by(SaleSeen.id)).all() == ["S-1", "S-2"]
+    ingest.ingest([sold("o3", 3, "freeze", "S-2", 49.5), sold("o3", 4, "allow", "S-2", 49.5)])  # again, then a release
+    with sqlite_store.session() as session:
+        assert session.get(Case, "cl-9").amount == 410.0  # a released order still belongs to the case
+        assert session.scalar(select(func.count()).select_from(SaleSeen)) == 2
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("sale", "", "expected a sale id"), ("sale", 7, "expected a sale id"), ("sale", "s" * 121, "expected a sale id"),
+    ("amount", "12.5", "expected a finite number >= 0"), ("amount", -1, "expected a finite number >= 0"),
+    ("amount", True, "expected a finite number >= 0"), ("amount", float("nan"), "expected a finite number >= 0"),
+    ("currency", 840, "expected a currency code"),
+])
+def test_a_bad_sale_or_amount_is_refused_naming_the_field(sqlite_store, field, value, problem):
+    result = CaseIngest(sqlite_store).ingest([dict(decision("o7", 1, "hold"), **{field: value}), decision("o8", 1, "hold")])
+    assert [(index, exc.field) for index, exc in result.rejected] == [(0, field)]
+    assert problem in str(result.rejected[0][1]) and result.cases == {"order:o8"}
+
+
+def old_store(path, revision: str, *statements: str) -> None:
+    """A SQLite store migrated up to ``revision`` only, with rows put in by ``statements``."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from riskstream.console.store import MIGRATIONS
+
+    engine = create_engine(f"sqlite:///{path}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+
+def test_upgrading_a_0003_store_adds_sale_and_amount_and_new_revisions_fill_them(tmp_path):
+    from sqlalchemy import inspect
+
+    old_store(
+        tmp_path / "old.db", "0003",  # a case and its order as a 0003 store holds them
+        "INSERT INTO cases (id, status, outcome, risk, size, orders_count, rules, opened_at, updated_at, "
+        "first_event, last_event, revision) VALUES ('order:o1', 'open', 3, 40, 1, 1, ',device-accounts,', "
+        "'2026-11-11 00:00:00', '2026-11-11 00:00:00', '2026-11-11T00:00:01+08:00', '2026-11-11T00:00:01+08:00', 1)",
+        "INSERT INTO orders (order_id, case_id, account_id, action, score, revision, reasons, ruleset_version, "
+        "event_time, decided_at) VALUES ('o1', 'order:o1', 'u-o1', 3, 40, 1, '[]', 'r', "
+        "'2026-11-11T00:00:01+08:00', '2026-11-11T00:00:09Z')",
+        "INSERT INTO revisions (order_id, revision, action, score, reasons, decided_at) "
+        "VALUES ('o1', 1, 3, 40, '[]', '2026-11-11T00:00:09Z')")
+    with CaseStore.open(tmp_path / "old.db") as store:
+        assert store.schema_revision == "0004"
+        indexes = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("cases")}
+        assert indexes["ix_cases_queue_risk_cover"][-2:] == ["sale", "amount"]
+        assert indexes["ix_cases_queue_sale"] == ["status", "sale", "opened_at", "id"]
+        with store.session() as session:
+            case = session.get(Case, "order:o1")
+            assert (case.sale, case.amount, case.orders_count) == (None, None, 1)  # nothing to fill them from
+        CaseIngest(store).ingest([dict(decision("o1", 2, "freeze"), sale="S-1", amount=99.0)])
+        with store.session() as session:
+            assert (session.get(Case, "order:o1").sale, session.get(Case, "order:o1").amount) == ("S-1", 99.0)
+
+
 def test_opening_runs_the_migrations_and_a_bad_url_says_so(tmp_path):
     with CaseStore.open(tmp_path / "a.db") as store:
-        assert store.schema_revision == "0003"
+        assert store.schema_revision == "0004"
     with CaseStore.open(f"sqlite:///{tmp_path / 'a.db'}") as again:  # already migrated: nothing to do
-        assert again.schema_revision == "0003"
+        assert again.schema_revision == "0004"
     with pytest.raises(StoreError, match="cannot be opened"):
         CaseStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
@@ -101,7 +185,7 @@ def test_postgresql_store_holds_the_same_cases_as_sqlite(postgres_url, sqlite_st
     expected_cases, stored_cases = case_oracle
     _, decisions = replayed
     with CaseStore.open(postgres_url) as pg:
-        assert pg.dialect == "postgresql" and pg.schema_revision == "0003"
+        assert pg.dialect == "postgresql" and pg.schema_revision == "0004"
         ingest_in_batches(pg, decisions)
         ingest_in_batches(pg, decisions[:1000])  # a replayed stretch: duplicates only
         ingest_in_batches(sqlite_store, decisions)
@@ -109,26 +193,15 @@ def test_postgresql_store_holds_the_same_cases_as_sqlite(postgres_url, sqlite_st
 
 
 def test_upgrading_a_0001_store_indexes_the_rules_of_its_cases(tmp_path):
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, text
-
     from riskstream.console.models import CaseRule
-    from riskstream.console.store import MIGRATIONS
 
-    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
-        connection.execute(text(
-            "INSERT INTO cases (id, status, outcome, risk, size, orders_count, rules, opened_at, updated_at, "
-            "first_event, last_event, revision) VALUES ('cl-1', 'open', 3, 80, 2, 2, ',device-accounts,hot-sku,', "
-            "'2026-11-11 00:00:00', '2026-11-11 00:00:00', 'a', 'b', 1)"))
-    engine.dispose()
+    old_store(
+        tmp_path / "old.db", "0001",
+        "INSERT INTO cases (id, status, outcome, risk, size, orders_count, rules, opened_at, updated_at, "
+        "first_event, last_event, revision) VALUES ('cl-1', 'open', 3, 80, 2, 2, ',device-accounts,hot-sku,', "
+        "'2026-11-11 00:00:00', '2026-11-11 00:00:00', 'a', 'b', 1)")
     with CaseStore.open(tmp_path / "old.db") as store:
-        assert store.schema_revision == "0003"
+        assert store.schema_revision == "0004"
         with store.session() as session:
             assert sorted(session.execute(select(CaseRule.rule, CaseRule.case_id)).tuples()) == [
                 ("device-accounts", "cl-1"), ("hot-sku", "cl-1")]
