@@ -101,8 +101,13 @@ def bench_ingest(feed: list[bytes], review: int, store: CaseStore, batch: int, r
     return runs
 
 
+SALES_SPREAD = 10  # the copies' orders are spread over this many flash sales (for the sale filter)
+
+
 def _copy(record: dict, k: int) -> dict:
     out = dict(record, order_id=f"{record['order_id']}~{k}", account_id=f"{record['account_id']}~{k}")
+    if record.get("sale"):
+        out["sale"] = f"{record['sale']}~{k % SALES_SPREAD}"
     if record.get("cluster_id"):
         out["cluster_id"] = f"{record['cluster_id']}~{k}"
         cluster = record.get("cluster")
@@ -151,13 +156,24 @@ def _views(store: CaseStore) -> list[tuple[str, dict[str, str]]]:
         counts: Counter = Counter()
         for (rules,) in session.execute(select(Case.rules).where(Case.status == "open").limit(20_000)):
             counts.update(filter(None, rules.split(",")))
+        sales: Counter = Counter()
+        amounts = []
+        for sale, amount in session.execute(select(Case.sale, Case.amount).where(Case.status == "open").limit(20_000)):
+            sales[sale] += 1
+            if amount is not None:
+                amounts.append(amount)
     common = counts.most_common()
     frequent = common[0][0] if common else "none"
     rare = common[-1][0] if common else "none"
+    sale = next((s for s, _ in sales.most_common() if s is not None), "none")
+    amounts.sort()
+    high, low, mid = (f"{_percentile(amounts, q):.0f}" if amounts else "0" for q in (0.9, 0.25, 0.75))
     return [("first page by risk", {}), ("first page by age", {"sort": "age"}), ("outcome hold", {"outcome": "hold"}),
             (f"frequent rule ({frequent})", {"rule": frequent}), (f"rare rule ({rare})", {"rule": rare}),
             ("cluster size 3+", {"min_size": "3"}), ("unassigned", {"assignee": "none"}),
-            ("SLA breached", {"sla": "1"})]
+            ("SLA breached", {"sla": "1"}), (f"sale ({sale})", {"sale": sale}),
+            (f"sale ({sale}) by age", {"sale": sale, "sort": "age"}), (f"amount {high}+", {"min_amount": high}),
+            (f"amount {low}-{mid} by age", {"min_amount": low, "max_amount": mid, "sort": "age"})]
 
 
 def _percentile(values: list[float], share: float) -> float:
