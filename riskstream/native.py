@@ -35,7 +35,7 @@ log = logging.getLogger("riskstream.native")
 #: What the Python side calls on the native core: module attributes, and the
 #: methods and properties of its classes.  A core lacking any of them is stale.
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "": ("VelocityWindow", "ClusterIndex", "pseudonym"),
+    "": ("VelocityWindow", "ClusterIndex", "pseudonym", "AddressTagger"),
     "VelocityWindow": ("add", "peek", "sweep", "keys", "entries", "length", "grace", "distinct", "watermark",
                        "max_keys", "evicted"),
     "ClusterIndex": ("accounts_of", "advance", "born", "cluster_of", "clusters", "find_cluster", "first_seen",
