@@ -192,6 +192,39 @@ def test_postgresql_store_holds_the_same_cases_as_sqlite(postgres_url, sqlite_st
         assert stored_cases(pg) == stored_cases(sqlite_store) == expected_cases(decisions)
 
 
+def test_the_queue_filters_by_sale_and_amount_alike_on_postgresql_and_sqlite(postgres_url, sqlite_store, replayed):
+    from riskstream.console.queue import QueueFilter, queue_page, sales_seen
+    from riskstream.sim import SALE_ID
+
+    _, decisions = replayed
+    amounts = sorted(d["amount"] for d in decisions)
+    low, high = amounts[len(amounts) // 4], amounts[len(amounts) * 3 // 4]
+    wanted = [QueueFilter(sale=SALE_ID), QueueFilter(min_amount=low), QueueFilter(max_amount=high, sort="age"),
+              QueueFilter(sale=SALE_ID, min_amount=low, max_amount=high * 4, sort="age")]
+    with CaseStore.open(postgres_url) as pg:
+        ingest_in_batches(pg, decisions)  # (a second time when the test above ran: duplicates only)
+        ingest_in_batches(sqlite_store, decisions)
+        for store in (pg, sqlite_store):
+            with store.session() as session:
+                assert sales_seen(session) == [SALE_ID]
+        for want in wanted:
+            pages = []
+            for store in (pg, sqlite_store):
+                shown, cursor = [], None
+                with store.session() as session:
+                    while True:
+                        want.cursor, want.limit = cursor, 4
+                        page = queue_page(session, want, sla_minutes=30)
+                        shown.extend((c.id, c.sale, round(c.amount, 6)) for c in page.cases)  # sums: float order
+                        cursor = page.next_cursor
+                        if not cursor:
+                            break
+                pages.append(shown)
+            assert pages[0] == pages[1] and len(pages[0]) > 4, want
+            assert all((want.sale is None or sale == want.sale) and (want.min_amount or 0) <= amount
+                       <= (want.max_amount or float("inf")) for _, sale, amount in pages[0])
+
+
 def test_upgrading_a_0001_store_indexes_the_rules_of_its_cases(tmp_path):
     from riskstream.console.models import CaseRule
 
