@@ -72,15 +72,7 @@ def kill_test(bootstrap: str, *, orders: int, kills: int, seed: int = 0, rules: 
             worker.kill()
             killed_at.append(len(tally.records))
             worker.start()
-        idle_since = time.monotonic()
-        last = tally.poll()
-        while time.monotonic() - idle_since < 60 and time.monotonic() - started < timeout:
-            time.sleep(0.5)
-            now = tally.poll()
-            if now != last:
-                last, idle_since = now, time.monotonic()
-            elif now >= orders and time.monotonic() - idle_since > 5:
-                break
+        tally.settle(orders, deadline=started + timeout)
         seconds = time.monotonic() - started
     finally:
         worker.stop()

@@ -214,14 +214,7 @@ def run_scenario(name: str, bootstrap: str, *, orders: int, faults: int, broker:
                     f"{recovered:.1f} s")
             else:
                 notes.append(f"fault {done_faults}: no decision within 120 s of the recovery")
-        idle_since, last = time.monotonic(), tally.poll()
-        while time.monotonic() - idle_since < 60 and time.monotonic() - started < timeout:
-            time.sleep(0.5)
-            now = tally.poll()
-            if now != last:
-                last, idle_since = now, time.monotonic()
-            elif now >= orders and time.monotonic() - idle_since > 5:
-                break
+        tally.settle(orders, deadline=started + timeout)
         seconds = time.monotonic() - started
         say(f"{name}: {len(tally.records)} of {orders} orders decided after {seconds:.0f} s")
     finally:

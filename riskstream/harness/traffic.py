@@ -51,6 +51,19 @@ class DecisionTally:
                 break
         return len(self.records)
 
+    def settle(self, orders: int, deadline: float, idle: float = 60.0, quiet: float = 5.0) -> int:
+        """Read until all ``orders`` are decided and nothing new came for ``quiet`` seconds (late
+        revisions count), or nothing at all for ``idle`` seconds, or the monotonic ``deadline``."""
+        idle_since, last = time.monotonic(), self.poll()
+        while time.monotonic() - idle_since < idle and time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.poll()
+            if now != last:
+                last, idle_since = now, time.monotonic()
+            elif now >= orders and time.monotonic() - idle_since > quiet:
+                break
+        return last
+
     def close(self) -> None:
         self.consumer.close()
 
