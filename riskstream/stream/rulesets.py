@@ -23,7 +23,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..decisions import Decision
@@ -33,6 +32,7 @@ from ..kafka.security import aiokafka_options
 from ..rules import RuleFileError
 from ..rules.published import PublishedRuleset, parse_published
 from .stages import Decide
+from .verdicts import publish_revisions
 
 if TYPE_CHECKING:
     import faust
@@ -88,19 +88,6 @@ def install_rulesets(app: "faust.App", bootstrap: str, topics: "Topics", decide:
     """Read the rules topic now (boot) and follow it in a task that publishes the revisions a switch causes."""
     stage = RulesetStage(decide, metrics)
 
-    async def publish(revisions: list[Decision]) -> None:
-        send = app.producer.send
-        sent = []
-        for decision in revisions:
-            record, key = orjson.dumps(decision.to_dict()), decision.order_id.encode()
-            sent.append(await send(topics.decisions, key, record, None, None, None))
-            if decision.action.flagged:
-                sent.append(await send(topics.review, key, record, None, None, None))
-        if sent:
-            await asyncio.gather(*sent)
-        for decision in revisions:
-            metrics.observe_decision(decision.action.label, None, review=decision.action.flagged)
-
     next_offset = 0
     try:
         for _, value, offset in read_control(bootstrap, topics.rules):
@@ -128,7 +115,7 @@ def install_rulesets(app: "faust.App", bootstrap: str, topics: "Topics", decide:
                     for record in records:
                         revisions.extend(stage.take(record.value or b"", record.offset))
                 if revisions:
-                    await publish(list({d.order_id: d for d in revisions}.values()))
+                    await publish_revisions(app, topics, metrics, list({d.order_id: d for d in revisions}.values()))
         finally:
             await consumer.stop()
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..kafka.topics import Topics
     from .observe import Metrics
 
-__all__ = ["VerdictFeed", "VerdictStage", "install_verdicts"]
+__all__ = ["VerdictFeed", "VerdictStage", "install_verdicts", "publish_revisions"]
 
 log = logging.getLogger("riskstream.verdicts")
 
@@ -197,23 +197,10 @@ def install_verdicts(app: "faust.App", bootstrap: str, topics: "Topics", decide:
 
     restorers[signal_topic] = restore_without_verdicts
 
-    async def publish(revisions: list[Decision]) -> None:
-        send = app.producer.send
-        sent = []
-        for decision in revisions:
-            record, key = orjson.dumps(decision.to_dict()), decision.order_id.encode()
-            sent.append(await send(topics.decisions, key, record, None, None, None))
-            if decision.action.flagged:
-                sent.append(await send(topics.review, key, record, None, None, None))
-        if sent:
-            await asyncio.gather(*sent)
-        for decision in revisions:
-            metrics.observe_decision(decision.action.label, None, review=decision.action.flagged)
-
     async def after_rebuild() -> None:
         revisions = await feed.catch_up(sweep=rebuilt[0])
         rebuilt[0] = False
-        await publish(revisions)
+        await publish_revisions(app, topics, metrics, revisions)
 
     @app.task
     async def follow_verdicts() -> None:
@@ -224,7 +211,7 @@ def install_verdicts(app: "faust.App", bootstrap: str, topics: "Topics", decide:
                 unsent = _last_each(unsent + await feed.next())
                 if unsent:
                     log.info("verdicts revised %d decisions", len(unsent))
-                    await publish(unsent)
+                    await publish_revisions(app, topics, metrics, unsent)
                     unsent = []
             except asyncio.CancelledError:
                 raise
@@ -252,3 +239,19 @@ def install_verdicts(app: "faust.App", bootstrap: str, topics: "Topics", decide:
         await feed.close()
 
     return after_rebuild
+
+
+async def publish_revisions(app: "faust.App", topics: "Topics", metrics: "Metrics", revisions: list[Decision]) -> None:
+    """New revisions (a verdict or a rule set switch changed them) onto risk-decisions, and the flagged onto
+    risk-review; returns once Kafka has them all."""
+    send = app.producer.send
+    sent = []
+    for decision in revisions:
+        record, key = orjson.dumps(decision.to_dict()), decision.order_id.encode()
+        sent.append(await send(topics.decisions, key, record, None, None, None))
+        if decision.action.flagged:
+            sent.append(await send(topics.review, key, record, None, None, None))
+    if sent:
+        await asyncio.gather(*sent)
+    for decision in revisions:
+        metrics.observe_decision(decision.action.label, None, review=decision.action.flagged)
