@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from riskstream.engine import DecisionEngine
+from riskstream.engine.escalation import Trigger
 from riskstream.engine.verdicts import verdict_reasons
 from riskstream.model import FeatureExtractor, FixedModel, Scoring, load_model
 from riskstream.rules import load_ruleset
@@ -184,7 +185,10 @@ def test_a_worker_forgets_the_orders_of_partitions_handed_over_and_publishes_non
     assert set(decide.done) == set(mine) and all(owns(o) for o in decide.pending)
     assert 0 < decide.escalator.size() < kept_before
     assert all(owns(x.decision.order_id) for xs in decide.escalator._recent.values() for x in xs)
-    assert decide.run((), (), again=stale) == []  # a verdict covering them revises nothing here
+    # A trigger made here from a handed-over order is not sent on: its new owner sends it.
+    reason = next(r for o in mine for r in decide.done[o].decision.reasons)
+    decide.escalator.outbox[:] = [Trigger("c", 2, reason.rule, by, 0.0, None, reason, {}) for by in (stale[0], mine[0])]
+    assert [wire[3] for wire in decide.take_triggers()] == [mine[0]]
 
 
 def test_two_workers_decide_as_one(day):
