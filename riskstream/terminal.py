@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 
 import orjson
 
-__all__ = ["columns_of", "err", "parse_columns", "progress_bar", "ticking", "write_json"]
+__all__ = ["aware_time", "columns_of", "err", "parse_columns", "progress_bar", "ticking", "write_json"]
 
 T = TypeVar("T")
 
@@ -80,3 +80,18 @@ def columns_of(pairs: Iterable[str]) -> dict[str, str]:
         return parse_columns(pairs)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--column") from None
+
+
+def aware_time(text: str, option: str):
+    """An RFC 3339 time given on the command line, with its UTC offset (a click usage error otherwise)."""
+    from datetime import datetime
+
+    import click
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not an RFC 3339 time: {text!r}", param_hint=option) from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"give a UTC offset (e.g. Z or +08:00): {text!r}", param_hint=option)
+    return moment

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 
 import click
 
-from ..terminal import err
+from ..terminal import aware_time, err
 
 _RAW_KINDS = (("ip", "ip"), ("ip_prefix", "ip-prefix"), ("device", "device"), ("phone", "phone"),
               ("payment", "payment"), ("address", "address"))
@@ -73,16 +73,6 @@ def _common(f):
     return f
 
 
-def _time(text: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"not an RFC 3339 time: {text!r}", param_hint=option) from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"give a UTC offset (e.g. Z or +08:00): {text!r}", param_hint=option)
-    return moment
-
-
 def _expiry(start: datetime, duration: str | None, until: str | None, required: bool) -> str | None:
     from ..rules.model import parse_duration
 
@@ -97,7 +87,7 @@ def _expiry(start: datetime, duration: str | None, until: str | None, required: 
             raise click.BadParameter("must be longer than zero", param_hint="--for")
         return (start + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
     if until is not None:
-        return _time(until, "--until").isoformat(timespec="milliseconds")
+        return aware_time(until, "--until").isoformat(timespec="milliseconds")
     if required:
         raise click.UsageError("a snooze needs an expiry: --for DURATION or --until TIME")
     return None
@@ -150,7 +140,7 @@ def _emit(action: str, *, rule: str | None, required_expiry: bool, accounts, ord
     reviewer = reviewer or os.environ.get("USER")
     if not reviewer:
         raise click.UsageError("say who decided: --reviewer NAME (or RISKSTREAM_REVIEWER)")
-    start = _time(at, "--at") if at else datetime.now(timezone.utc)
+    start = aware_time(at, "--at") if at else datetime.now(timezone.utc)
     expires = _expiry(start, duration, until, required_expiry)
     entities = _entities(raw, pseudonyms)
     if not accounts and not entities and (rule is not None or not orders):

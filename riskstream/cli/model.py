@@ -8,7 +8,7 @@ import click
 import orjson
 
 from ..assembly import load_engine
-from ..terminal import columns_of, err, progress_bar, ticking, write_json
+from ..terminal import aware_time, columns_of, err, progress_bar, ticking, write_json
 
 
 @click.group()
@@ -136,13 +136,7 @@ def _evaluation_cut(meta: dict, input_path: str, split: float | None, after: str
     from pathlib import Path
 
     if after is not None:
-        try:
-            moment = datetime.fromisoformat(after)
-        except ValueError:
-            raise click.BadParameter(f"not an ISO 8601 time: {after!r}", param_hint="--after") from None
-        if moment.tzinfo is None:
-            raise click.BadParameter(f"give a UTC offset (e.g. Z or +08:00): {after!r}", param_hint="--after")
-        return moment.timestamp(), f"orders from {after} on"
+        return aware_time(after, "--after").timestamp(), f"orders from {after} on"
     if split is not None:
         cut = history.cut(split)
         return cut, f"the later {1 - split:.0%} of the orders (from {datetime.fromtimestamp(cut, timezone.utc).isoformat()})"

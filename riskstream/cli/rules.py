@@ -8,7 +8,7 @@ import click
 import orjson
 
 from ..settings import settings_from_env
-from ..terminal import err
+from ..terminal import aware_time, err
 
 
 @click.group()
@@ -57,7 +57,6 @@ def rules_publish(path: str, at: str | None, bootstrap: str | None, topic: str |
     (--shadow: evaluates it beside the live rules, changing nothing).
 
     Invalid rules: the same file:line: field: problem lines as `rules check`, nothing published, exit 1."""
-    from datetime import datetime
 
     from ..kafka.control import publish_control
     from ..rules import RuleFileError
@@ -65,12 +64,7 @@ def rules_publish(path: str, at: str | None, bootstrap: str | None, topic: str |
 
     moment = None
     if at is not None:
-        try:
-            moment = datetime.fromisoformat(at)
-        except ValueError:
-            raise click.BadParameter(f"expected an RFC 3339 time, got {at!r}", param_hint="--at") from None
-        if moment.tzinfo is None:
-            raise click.BadParameter("needs a UTC offset, e.g. 2026-11-11T20:00:00+08:00", param_hint="--at")
+        moment = aware_time(at, "--at")
     try:
         record = publish_record(path, moment, role="shadow" if shadow else "live")
     except RuleFileError as exc:
