@@ -123,7 +123,7 @@ def bench_fuzzy(path: str, rules: str | None = None, repeat: int = 3, chunk: int
 
     from ..assembly import load_engine
     from ..engine import DecisionEngine
-    from .graph import lockstep_replay, reference_loop_ns
+    from .graph import off_and_on, reference_loop_ns
 
     on = load_engine(rules)
     ruleset = on.ruleset
@@ -131,14 +131,10 @@ def bench_fuzzy(path: str, rules: str | None = None, repeat: int = 3, chunk: int
         raise ValueError("the rule set does not link addresses fuzzily (graph.fuzzy_addresses is not set)")
     if "address" not in ruleset.graph.links:
         raise ValueError("the rule set's graph does not link addresses (graph.links has no address)")
-    off_rules = _without_fuzzy(ruleset)
-    options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
-    engines = {"off": lambda: DecisionEngine(off_rules, **options), "on": lambda: DecisionEngine(ruleset, **options)}
     runs = []
     state: dict[str, Any] = {}
-    for _ in range(repeat):
-        sides = lockstep_replay(path, engines, chunk)
-        off, on_ = sides["off"], sides["on"]
+    off_rules = _without_fuzzy(ruleset)
+    for off, on_ in off_and_on(path, on, off_rules, repeat, chunk):
         chunk_ratios = [b / a for a, b in zip(off["chunks"], on_["chunks"]) if a > 0 and b > 0]
         runs.append({
             "off_orders_per_cpu_second": round(off["orders"] / off["cpu_seconds"]),
@@ -164,6 +160,8 @@ def bench_fuzzy(path: str, rules: str | None = None, repeat: int = 3, chunk: int
         "state_fuzzy_on": state,
     }
     if detection:
-        out["detection"] = {"off": _detection(engines["off"](), path), "on": _detection(engines["on"](), path)}
+        options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
+        out["detection"] = {"off": _detection(DecisionEngine(off_rules, **options), path),
+                            "on": _detection(DecisionEngine(ruleset, **options), path)}
     out["peak_rss_mib"] = peak_rss_mib()
     return out

@@ -52,6 +52,18 @@ def _lockstep_child(make_engine, path: str, conn) -> None:
     conn.send((source.taken, spent, engine.state_size()))
 
 
+def off_and_on(path: str, on: Any, off_rules: Any, repeat: int, chunk: int):
+    """``repeat`` lock-step replays of ``path``: an engine on ``off_rules`` beside one on ``on``'s
+    rule set, both with ``on``'s keys; yields each run's (off, on) sides of :func:`lockstep_replay`."""
+    from ..engine import DecisionEngine
+
+    options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
+    engines = {"off": lambda: DecisionEngine(off_rules, **options), "on": lambda: DecisionEngine(on.ruleset, **options)}
+    for _ in range(repeat):
+        sides = lockstep_replay(path, engines, chunk)
+        yield sides["off"], sides["on"]
+
+
 def lockstep_replay(path: str, engines: dict[str, Any], chunk: int = 250) -> dict[str, dict[str, Any]]:
     """Replay ``path`` with several engines side by side, ``chunk`` orders at a time in turn.
 
@@ -188,21 +200,15 @@ def bench_graph(path: str, rules: str | None = None, repeat: int = 3, hub_accoun
     import statistics
 
     from ..assembly import load_engine
-    from ..engine import DecisionEngine
 
     on = load_engine(rules)
     if on.graph is None:
         raise ValueError("the rule set keeps no graph (no `graph` section or cluster rule)")
     ruleset = on.ruleset
     hubs = hub_stream(ruleset.graph, hub_accounts, hub_rate, hub_retention)  # first, so its RSS is its own
-    off_rules = ruleset.without_graph()
-    options = {"secret": on.keys.secret, "phone_region": on.keys.phone_region}
-    engines = {"off": lambda: DecisionEngine(off_rules, **options), "on": lambda: DecisionEngine(ruleset, **options)}
     runs = []
     state: dict[str, int] = {}
-    for _ in range(repeat):
-        sides = lockstep_replay(path, engines, chunk)
-        off, on_ = sides["off"], sides["on"]
+    for off, on_ in off_and_on(path, on, ruleset.without_graph(), repeat, chunk):
         chunk_ratios = [a / b for a, b in zip(off["chunks"], on_["chunks"]) if a > 0 and b > 0]
         runs.append({
             "off_orders_per_cpu_second": round(off["orders"] / off["cpu_seconds"]),
