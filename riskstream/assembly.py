@@ -22,8 +22,9 @@ from .settings import settings_from_env
 if TYPE_CHECKING:
     from .engine import DecisionEngine
     from .model import Scoring
+    from .rules import RuleSet
 
-__all__ = ["AssemblyError", "load_engine", "load_scoring"]
+__all__ = ["AssemblyError", "load_engine", "load_rules", "load_scoring"]
 
 
 class AssemblyError(ValueError):
@@ -40,6 +41,17 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def load_rules(rules: str | Path | None) -> RuleSet:
+    """The rule set at ``rules`` (``None``: the settings' rules), or :class:`AssemblyError` with its problems."""
+    from .rules import RuleFileError, load_ruleset
+
+    path = Path(rules) if rules else settings_from_env().rules_path
+    try:
+        return load_ruleset(path)
+    except RuleFileError as exc:
+        raise AssemblyError([f"invalid rules in {path}:"] + [f"  {problem}" for problem in exc.problems]) from None
+
+
 def load_engine(rules: str | Path | None, *, graph: bool = True, **overrides: Any) -> DecisionEngine:
     """An engine on the given rule set (``None``: the settings' rules).
 
@@ -47,14 +59,9 @@ def load_engine(rules: str | Path | None, *, graph: bool = True, **overrides: An
     ``overrides`` replace engine options from the settings (``clock=``, ``grace=``...).
     """
     from .engine import DecisionEngine
-    from .rules import RuleFileError, load_ruleset
 
     settings = settings_from_env()
-    path = Path(rules) if rules else settings.rules_path
-    try:
-        ruleset = load_ruleset(path)
-    except RuleFileError as exc:
-        raise AssemblyError([f"invalid rules in {path}:"] + [f"  {problem}" for problem in exc.problems]) from None
+    ruleset = load_rules(rules)
     if not graph:
         ruleset = ruleset.without_graph()
     return DecisionEngine(ruleset, **(settings.engine_options() | overrides))

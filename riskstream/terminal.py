@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 
 import orjson
 
-__all__ = ["aware_time", "columns_of", "err", "parse_columns", "progress_bar", "ticking", "write_json"]
+__all__ = ["aware_time", "columns_of", "err", "first_few", "parse_columns", "progress_bar", "ticking", "write_json"]
 
 T = TypeVar("T")
 
@@ -22,6 +22,11 @@ T = TypeVar("T")
 def err(message: str) -> None:
     """A line for the person at the terminal, on standard error."""
     print(message, file=sys.stderr, flush=True)
+
+
+def first_few(names: list[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, comma-separated, with `` ...`` when there are more."""
+    return ", ".join(names[:shown]) + (" ..." if len(names) > shown else "")
 
 
 @contextmanager

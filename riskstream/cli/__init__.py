@@ -10,7 +10,7 @@
     riskstream kafka up | down | status | logs                            (kafka.py)
     riskstream verdicts publish FILE                                      (verdicts.py)
     riskstream lists snooze RULE --account A --for 7d | lists deny | lists allow   (lists.py)
-    riskstream cases ingest | cases export-labels HISTORY -o FILE        (cases.py)
+    riskstream cases ingest | export-labels HISTORY -o FILE | backfill HISTORY   (cases.py)
     riskstream console serve | console add-user NAME                      (console.py)
     riskstream audit verify                                               (audit.py)
     riskstream chaos [--scenario NAME]                                    (chaos.py)
@@ -19,10 +19,14 @@
 Command modules import the domain, never each other.  Rules or a model that
 cannot be used end a command with their problems on standard error and exit
 status 2 (:class:`~riskstream.assembly.AssemblyError`); so does a Kafka cluster that
-refuses the TLS or SASL settings (:class:`~riskstream.kafka.security.KafkaSecurityError`).
+refuses the TLS or SASL settings (:class:`~riskstream.kafka.security.KafkaSecurityError`).  A case
+store that cannot be opened ends one with its message and exit status 1
+(:class:`~riskstream.console.store.StoreError`).
 """
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -61,6 +65,12 @@ class _Main(click.Group):
         except KafkaSecurityError as exc:
             click.echo(f"error: Kafka refused this client: {exc}", err=True)
             ctx.exit(2)
+        except Exception as exc:
+            store = sys.modules.get("riskstream.console.store")  # imported (with SQLAlchemy) by its commands only
+            if store is None or not isinstance(exc, store.StoreError):
+                raise
+            click.echo(f"Error: {exc}", err=True)  # as a ClickException: the message, exit status 1
+            ctx.exit(1)
 
 
 @click.group(cls=_Main)

@@ -18,12 +18,9 @@ def audit() -> None:
 def verify(store_target: str | None) -> None:
     """Walk the audit chain; exit 1 naming the first broken row."""
     from ..console.audit import verify_chain
-    from ..console.store import CaseStore, StoreError
+    from ..console.store import CaseStore
 
-    try:
-        store = CaseStore.open(store_target)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    store = CaseStore.open(store_target)
     try:
         report = verify_chain(store)
     finally:

@@ -1,4 +1,4 @@
-"""``riskstream cases ingest | export-labels``: the reviewers' case store from the command line."""
+"""``riskstream cases ingest | export-labels | backfill``: the reviewers' case store from the command line."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from ..terminal import columns_of, err
+from ..terminal import columns_of, err, progress_bar
 
 STORE_HELP = "case store: a SQLite path or a SQLAlchemy URL [default: $RISKSTREAM_CASES_URL or var/cases.db]"
 
@@ -27,14 +27,11 @@ def ingest(store_target: str | None, bootstrap: str | None, group: str, idle_exi
     from kafka.errors import KafkaError
 
     from ..console.consumer import CaseConsumer
-    from ..console.store import CaseStore, StoreError
+    from ..console.store import CaseStore
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
-        store = CaseStore.open(store_target)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    store = CaseStore.open(store_target)
     try:
         with CaseConsumer(store, bootstrap, group=group) as consumer:
             try:
@@ -64,13 +61,10 @@ def export_labels(history, store_target, output, label_field, columns, strict) -
     or release = 0, ready for `riskstream model train --label-field label` and `riskstream replay`."""
     from ..console.labels import LabelExportError
     from ..console.labels import export_labels as export
-    from ..console.store import CaseStore, StoreError
+    from ..console.store import CaseStore
     from ..offline.history import open_output, read_records
 
-    try:
-        store = CaseStore.open(store_target)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    store = CaseStore.open(store_target)
     try:
         with open_output(output) as out:
             result = export(store, read_records(list(history), columns_of(columns)), out.write,
@@ -82,3 +76,32 @@ def export_labels(history, store_target, output, label_field, columns, strict) -
     err(result.summary())
     if strict and result.missing:
         raise SystemExit(1)
+
+
+@cases.command("backfill")
+@click.argument("history", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--store", "-s", "store_target", help=STORE_HELP)
+@click.option("--rules", type=click.Path(exists=True, file_okay=False),
+              help="rules whose flash sales the orders are matched to [default: $RISKSTREAM_RULES, ./rules, bundled]")
+@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="CSV column for a contract field")
+def backfill(history, store_target, rules, columns) -> None:
+    """Give orders stored before the sale and amount columns (migration 0004) their sale and amount from the
+    order HISTORY (JSONL or CSV), and their cases their sale and total amount, for the queue's filters."""
+    from ..assembly import load_rules
+    from ..console.backfill import BackfillError, orders_without_amount
+    from ..console.backfill import backfill as run
+    from ..console.store import CaseStore
+    from ..offline.history import read_records
+
+    ruleset = load_rules(rules)
+    store = CaseStore.open(store_target)
+    try:
+        wanting = orders_without_amount(store)
+        with progress_bar(len(wanting) or None, "backfilling", unit="orders") as update:
+            result = run(store, read_records(list(history), columns_of(columns)), ruleset, progress=update,
+                         wanting=wanting)
+    except (BackfillError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    err(result.summary())

@@ -38,7 +38,7 @@ def serve(store_target, host, port, bootstrap, sla_minutes, session_minutes, sec
 
     from ..console.app import ConsoleConfig, create_app
     from ..console.metrics import kafka_lag
-    from ..console.store import CaseStore, StoreError
+    from ..console.store import CaseStore
     from ..kafka.topics import Topics, default_bootstrap
     from ..kafka.verdicts import VerdictPublisher
 
@@ -46,10 +46,7 @@ def serve(store_target, host, port, bootstrap, sla_minutes, session_minutes, sec
     if not secret:
         secret = secrets.token_urlsafe(32)
         err("RISKSTREAM_CONSOLE_SECRET is not set: sessions last until the console stops")
-    try:
-        store = CaseStore.open(store_target)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    store = CaseStore.open(store_target)
     publisher: list[VerdictPublisher] = []
 
     def publish(verdict):
@@ -82,12 +79,9 @@ def serve(store_target, host, port, bootstrap, sla_minutes, session_minutes, sec
 def add_user(username, role, password, unlock, store_target) -> None:
     """Add a console user (or set a user's role and password, or unlock them)."""
     from ..console import auth
-    from ..console.store import CaseStore, StoreError
+    from ..console.store import CaseStore
 
-    try:
-        store = CaseStore.open(store_target)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    store = CaseStore.open(store_target)
     try:
         with store.session() as session:
             if unlock:

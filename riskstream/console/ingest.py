@@ -25,11 +25,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import JSON, bindparam, func, insert, select, update
 
 from ..decisions import DECISION_SCHEMA, Outcome
 from .models import Case, CaseRule, Order, Revision, SaleSeen
-from .store import CaseStore
+from .store import CaseStore, JSONText, json_text
 
 LONE_PREFIX = "order:"
 _IN_CHUNK = 500  # ids per IN (...) query
@@ -83,15 +83,15 @@ _ACTIONS = {o.label: o for o in Outcome}
 
 def check_record(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     """A decision record as a mapping, checked for what the store needs, or :class:`RecordError`."""
-    if isinstance(raw, Mapping):
-        data = dict(raw)
-    else:
+    if isinstance(raw, (bytes, str)):  # what Kafka gives (tested first: a Mapping test is an ABC check)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise RecordError(None, f"not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
+        if data.__class__ is not dict:
             raise RecordError(None, f"expected a JSON object, got {type(data).__name__}")
+    else:
+        data = dict(raw)
     if data.get("schema") != DECISION_SCHEMA:
         raise RecordError("schema", f"expected {DECISION_SCHEMA!r}, got {data.get('schema')!r}",
                           f"expected {DECISION_SCHEMA!r}, got {_kind(data.get('schema'))}")
@@ -138,7 +138,7 @@ def check_record(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _chunks(items: list, size: int = _IN_CHUNK) -> Iterable[list]:
+def chunked(items: list, size: int = _IN_CHUNK) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -168,6 +168,47 @@ _CASE_RULES = CaseRule.__table__
 _SALES = SaleSeen.__table__
 _ORDER_FIELDS = ("account_id", "action", "score", "revision", "reasons", "ruleset_version", "model_version",
                  "model_score", "event_time", "decided_at", "cluster", "sale", "amount", "currency")
+
+
+def latest_sales(connection, case_ids: list[str]) -> dict[str, str]:
+    """The sale of each case's latest order by event time that has one: the sale of a case whose orders were in
+    more than one (rare; a case's orders are mostly of one sale, which needs no look-up)."""
+    latest: dict[str, str] = {}
+    if case_ids:
+        for case_id, sale in connection.execute(
+                select(_ORDERS.c.case_id, _ORDERS.c.sale)
+                .where(_ORDERS.c.case_id.in_(case_ids), _ORDERS.c.sale.is_not(None))
+                .order_by(_ORDERS.c.case_id, _ORDERS.c.event_time, _ORDERS.c.order_id)):
+            latest[case_id] = sale
+    return latest
+
+
+_INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+_JSON_COLUMNS = {table.name: {c.name for c in table.columns if isinstance(c.type, JSON)} for table in (_ORDERS, _REVISIONS)}
+
+
+def _insert_many(connection, table, rows: list[dict[str, Any]]) -> None:
+    """``INSERT`` of many rows of ``_ORDERS`` or ``_REVISIONS`` straight through the driver's ``executemany``.
+
+    SQLAlchemy's per-row parameter handling took a fifth of the ingest's time; these two tables have only
+    strings, numbers and JSON columns, so the rows go to the driver as they are, JSON columns encoded as
+    the engine's JSON serializer would (:func:`~riskstream.console.store.json_text`).  The statement is
+    compiled once per dialect: positional drivers (SQLite's ``?``) take tuples in its parameter order, named
+    ones (psycopg's ``%(name)s``) the rows themselves."""
+    dialect = connection.dialect
+    cached = _INSERTS.get((dialect.name, table.name))
+    if cached is None:
+        names = [c.name for c in table.columns]
+        compiled = insert(table).compile(dialect=dialect, column_keys=names)
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        cached = _INSERTS[dialect.name, table.name] = (str(compiled), order)
+    sql, order = cached
+    encoded = _JSON_COLUMNS[table.name]
+    for row in rows:
+        for name in encoded:
+            row[name] = json_text(row[name])
+    params = [tuple(row[name] for name in order) for row in rows] if order else rows
+    connection.exec_driver_sql(sql, params)
 
 
 @dataclass(slots=True)
@@ -203,7 +244,8 @@ class CaseIngest:
         raw_seen: set[bytes | str] = set()  # the same record from both topics in one poll is parsed once
         flagged: set[str] = set()
         for index, raw in enumerate(records):
-            if isinstance(raw, (bytes, str)):
+            is_text = isinstance(raw, (bytes, str))
+            if is_text:
                 if raw in raw_seen:
                     result.duplicates += 1
                     continue
@@ -216,7 +258,7 @@ class CaseIngest:
             key = (data["order_id"], data["revision"])
             if key in checked:
                 result.duplicates += 1
-            elif data["_action"].flagged or isinstance(raw, Mapping):
+            elif data["_action"].flagged or not is_text:
                 checked[key] = data
                 flagged.add(key[0])
             else:
@@ -227,7 +269,7 @@ class CaseIngest:
         now = self.clock()
         with self.store.engine.begin() as connection:
             held: dict[str, _Held] = {}
-            for chunk in _chunks(sorted({key[0] for key in checked})):
+            for chunk in chunked(sorted({key[0] for key in checked})):
                 for order_id, case_id, revision in connection.execute(
                         select(_ORDERS.c.order_id, _ORDERS.c.case_id, _ORDERS.c.revision)
                         .where(_ORDERS.c.order_id.in_(chunk))):
@@ -240,7 +282,7 @@ class CaseIngest:
                         result.ignored += 1  # an allowed order nobody has to review
             checked = {key: value for key, value in checked.items() if isinstance(value, dict)}
             seen: set[tuple[str, int]] = set()
-            for chunk in _chunks(sorted(held)):  # only an order the store holds has stored revisions
+            for chunk in chunked(sorted(held)):  # only an order the store holds has stored revisions
                 for order_id, revision in connection.execute(
                         select(_REVISIONS.c.order_id, _REVISIONS.c.revision).where(_REVISIONS.c.order_id.in_(chunk))):
                     seen.add((order_id, revision))
@@ -251,7 +293,7 @@ class CaseIngest:
             wanted = {case_id_for(d) for d in fresh if d["_action"].flagged or d["order_id"] in held}
             wanted |= {h.case_id for h in held.values()}
             cases: dict[str, dict[str, Any]] = {}
-            for chunk in _chunks(sorted(wanted)):
+            for chunk in chunked(sorted(wanted)):
                 for row in connection.execute(select(_CASES.c.id, _CASES.c.rules, _CASES.c.size, _CASES.c.revision)
                                               .where(_CASES.c.id.in_(chunk))).mappings():
                     known = set(filter(None, row["rules"].split(",")))
@@ -268,8 +310,9 @@ class CaseIngest:
                     # flagged: ignored whether it comes before or after the flag, so ingest twice is one row.
                     result.ignored += 1
                     continue
+                reasons = JSONText(orjson.dumps(data["reasons"]).decode())  # encoded once, for both tables
                 revisions.append({"order_id": order_id, "revision": data["revision"], "action": int(action),
-                                  "score": float(data["score"]), "reasons": data["reasons"],
+                                  "score": float(data["score"]), "reasons": reasons,
                                   "decided_at": data["decided_at"]})
                 result.added += 1
                 if order is not None and order.revision > data["revision"]:
@@ -290,7 +333,7 @@ class CaseIngest:
                     order.case_id = case_id
                 order.revision = data["revision"]
                 order.row = {name: data.get(name) for name in _ORDER_FIELDS}
-                order.row.update(action=int(action), score=float(data["score"]), case_id=case_id)
+                order.row.update(action=int(action), score=float(data["score"]), case_id=case_id, reasons=reasons)
                 case["rule_set"].update(r["rule"] for r in data["reasons"])
                 cluster = data.get("cluster")
                 if isinstance(cluster, dict) and int(cluster.get("size") or 0) >= case["size"]:
@@ -310,10 +353,10 @@ class CaseIngest:
             if fired:
                 connection.execute(insert(_CASE_RULES), fired)
             if revisions:
-                connection.execute(insert(_REVISIONS), revisions)
+                _insert_many(connection, _REVISIONS, revisions)
             added = [dict(h.row, order_id=order_id) for order_id, h in held.items() if h.row is not None and h.new]
             if added:
-                connection.execute(insert(_ORDERS), added)
+                _insert_many(connection, _ORDERS, added)
             changed = [dict(h.row, b_order_id=order_id) for order_id, h in held.items() if h.row is not None
                        and not h.new]
             if changed:
@@ -332,20 +375,13 @@ class CaseIngest:
         plain: list[dict[str, Any]] = []
         pictured: list[dict[str, Any]] = []
         merged: list[dict[str, Any]] = []
-        for chunk in _chunks(sorted(touched)):
+        for chunk in chunked(sorted(touched)):
             rows = connection.execute(
                 select(_ORDERS.c.case_id, func.max(_ORDERS.c.action), func.max(_ORDERS.c.score), func.count(),
                        func.min(_ORDERS.c.event_time), func.max(_ORDERS.c.event_time), func.sum(_ORDERS.c.amount),
                        func.min(_ORDERS.c.sale), func.max(_ORDERS.c.sale))
                 .where(_ORDERS.c.case_id.in_(chunk)).group_by(_ORDERS.c.case_id)).all()
-            mixed = [case_id for case_id, *_, low, high in rows if low != high]
-            latest: dict[str, str] = {}
-            if mixed:  # orders of several sales (rare): the sale of the latest one
-                for case_id, sale in connection.execute(
-                        select(_ORDERS.c.case_id, _ORDERS.c.sale)
-                        .where(_ORDERS.c.case_id.in_(mixed), _ORDERS.c.sale.is_not(None))
-                        .order_by(_ORDERS.c.case_id, _ORDERS.c.event_time, _ORDERS.c.order_id)):
-                    latest[case_id] = sale
+            latest = latest_sales(connection, [case_id for case_id, *_, low, high in rows if low != high])
             counted = set()
             for case_id, outcome, risk, count, first, last, amount, low, high in rows:
                 case = cases[case_id]
@@ -368,4 +404,5 @@ class CaseIngest:
                 connection.execute(update(_CASES).where(_CASES.c.id == bindparam("b_id")), rows)
 
 
-__all__ = ["CaseIngest", "IngestResult", "LONE_PREFIX", "RecordError", "case_id_for", "check_record"]
+__all__ = ["CaseIngest", "IngestResult", "LONE_PREFIX", "RecordError", "case_id_for", "check_record", "chunked",
+           "latest_sales"]

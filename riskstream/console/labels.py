@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import select
 
 from ..events import EventError, decode, parse_order
+from ..terminal import first_few
 from .models import Case, Order, VerdictRow
 from .store import CaseStore
 
@@ -49,8 +50,7 @@ class LabelExport:
         text = (f"{self.written:,} labelled orders written ({self.positives:,} confirmed, "
                 f"{self.written - self.positives:,} not scalping) from {self.read:,} orders read")
         if self.missing:
-            shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
-            text += f"; {len(self.missing):,} labelled orders are not in the history: {shown}"
+            text += f"; {len(self.missing):,} labelled orders are not in the history: {first_few(self.missing)}"
         return text
 
 

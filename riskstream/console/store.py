@@ -42,8 +42,15 @@ def store_url(target: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{path}"
 
 
-def _json_text(value) -> str:
-    return orjson.dumps(value).decode()
+class JSONText(str):
+    """A value for a JSON column that is JSON text already: written as it is, not encoded again."""
+
+    __slots__ = ()
+
+
+def json_text(value) -> str:
+    """How JSON columns are written: orjson's text, or a :class:`JSONText` as it is."""
+    return value if value.__class__ is JSONText else orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -89,7 +96,7 @@ class CaseStore:
         except ArgumentError as exc:
             raise StoreError(f"case store URL {url!r} is not valid: {exc}") from None
         sqlite = parsed.get_backend_name() == "sqlite"
-        engine = create_engine(url, future=True, pool_pre_ping=not sqlite, json_serializer=_json_text,
+        engine = create_engine(url, future=True, pool_pre_ping=not sqlite, json_serializer=json_text,
                                json_deserializer=orjson.loads)  # JSON columns (reasons, clusters) via orjson
         if sqlite:
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -125,4 +132,4 @@ class CaseStore:
         self.close()
 
 
-__all__ = ["CaseStore", "StoreError", "migrate", "store_url"]
+__all__ = ["CaseStore", "JSONText", "StoreError", "json_text", "migrate", "store_url"]

@@ -135,3 +135,28 @@ def log_in(client, username: str, password: str = PASSWORD):
 def console_kit():
     """Helpers for console tests: ``make_client``, ``log_in`` and ``csrf_of``."""
     return make_client, log_in, csrf_of
+
+
+def _old_store(path, revision: str, *statements: str) -> None:
+    """A SQLite store migrated up to ``revision`` only, with rows put in by ``statements``."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from riskstream.console.store import MIGRATIONS
+
+    engine = create_engine(f"sqlite:///{path}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def old_store():
+    """``old_store(path, revision, *statements)``: a SQLite store migrated up to ``revision`` only, with rows."""
+    return _old_store

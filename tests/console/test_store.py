@@ -127,26 +127,7 @@ def test_a_bad_sale_or_amount_is_refused_naming_the_field(sqlite_store, field, v
     assert problem in str(result.rejected[0][1]) and result.cases == {"order:o8"}
 
 
-def old_store(path, revision: str, *statements: str) -> None:
-    """A SQLite store migrated up to ``revision`` only, with rows put in by ``statements``."""
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, text
-
-    from riskstream.console.store import MIGRATIONS
-
-    engine = create_engine(f"sqlite:///{path}")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-        for statement in statements:
-            connection.execute(text(statement))
-    engine.dispose()
-
-
-def test_upgrading_a_0003_store_adds_sale_and_amount_and_new_revisions_fill_them(tmp_path):
+def test_upgrading_a_0003_store_adds_sale_and_amount_and_new_revisions_fill_them(tmp_path, old_store):
     from sqlalchemy import inspect
 
     old_store(
@@ -225,7 +206,7 @@ def test_the_queue_filters_by_sale_and_amount_alike_on_postgresql_and_sqlite(pos
                        <= (want.max_amount or float("inf")) for _, sale, amount in pages[0])
 
 
-def test_upgrading_a_0001_store_indexes_the_rules_of_its_cases(tmp_path):
+def test_upgrading_a_0001_store_indexes_the_rules_of_its_cases(tmp_path, old_store):
     from riskstream.console.models import CaseRule
 
     old_store(

@@ -6,10 +6,11 @@ in more than one) and the total of their amounts. Both join the queue's covering
 so a page filtered by them by risk is still read off one index; ``ix_cases_queue_sale`` serves the
 sale filter by age. ``sales`` lists the sales seen, for the filter's choices.
 
-No backfill is possible: the store keeps no copy of the order events, and the decision records stored
-before this change carried neither field, so existing orders and cases start with NULL (they match no
-sale and no amount bound). A later revision of one of their orders carries both, and ingesting it fills
-the order and its case.
+The migration cannot fill them in: the store keeps no copy of the order events, and the decision records
+stored before this change carried neither field, so existing orders and cases start with NULL (they match
+no sale and no amount bound). A later revision of one of their orders carries both, and ingesting it fills
+the order and its case; ``riskstream cases backfill HISTORY`` fills the rest from the order history
+(``riskstream.console.backfill``).
 
 Revision ID: 0004
 Revises: 0003
