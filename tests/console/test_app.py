@@ -197,6 +197,11 @@ def test_the_case_page_shows_reasons_versions_and_the_cluster_picture(filled_sto
     reason = next(r for o in orders for r in o.reasons if isinstance(r["value"], (int, float)))
     assert f"{reason['rule']}: {reason['value']}" in page
     assert 'id="verdict-freeze"' in page and "keydown" in page
+    with filled_store.session() as session:
+        case = session.get(Case, ring["id"])
+    assert case.sale and f'<span id="case-sale">{case.sale}</span>' in page
+    assert f'<span id="case-amount">{case.amount:.2f}</span>' in page
+    assert all(f"<td>{o.amount:.2f} {o.currency}</td>" in page for o in orders)  # each order's amount
 
 
 def test_the_queue_filters_by_how_long_a_case_has_been_open(filled_store, console_kit):
