@@ -34,9 +34,10 @@ def describe_difference(records: list[dict], replayed: Any) -> dict[str, Any]:
     """What the worker published for an order beside what replay decided, to explain a difference."""
     return {
         "order_id": replayed.order_id,
-        "live": [{"revision": r["revision"], "action": r["action"],
+        "live": [{"revision": r["revision"], "action": r["action"], "cluster_size": (r.get("cluster") or {}).get("size"),
                   "rules": {x["rule"]: x.get("value") for x in r["reasons"]}} for r in records],
-        "replay": {"action": replayed.action.label, "rules": {x.rule: x.value for x in replayed.reasons}},
+        "replay": {"action": replayed.action.label, "cluster_size": (replayed.cluster or {}).get("size"),
+                   "rules": {x.rule: x.value for x in replayed.reasons}},
     }
 
 

@@ -11,7 +11,8 @@ The graph runs when the rule set keeps one: a single-partition topic feeds
 the one graph instance (on whichever worker holds that partition), which
 applies links in event-time order and sends every order its cluster; a
 timer on that worker marks ``orders`` partitions that are screened to their
-end, so a quiet partition does not hold the graph back.
+end, so a quiet partition does not hold the graph back (up to the newest event
+time the graph had heard of when it looked).
 
 Agents run with concurrency 1 and read batches (``take_events``); every
 output is routed to an explicit partition chosen by :func:`.stages.partition_of`.
@@ -60,7 +61,8 @@ log = logging.getLogger("riskstream.worker")
 BATCH = 1000
 WITHIN = 0.02  # seconds a batch may wait to fill
 INTERNAL_RETENTION_MS = 36 * 3600 * 1000  # more than the longest window plus the grace
-QUIET = 0.5  # seconds an orders partition screened to its end must be silent before the graph skips it
+QUIET = 0.5  # seconds an orders partition screened to its end must be silent before the graph moves it on
+MARK_EVERY = 0.1  # seconds between looks for such partitions while links wait (orders behind a quiet one wait this long)
 
 
 def internal_topics(app_id: str) -> tuple[str, str, str]:
@@ -258,15 +260,18 @@ def create_app(
 
     ends = OrderEnds(bootstrap, topics.orders, n)
 
-    @app.timer(QUIET)
+    @app.timer(MARK_EVERY)
     async def mark_caught_up() -> None:
-        """Tell the graph which quiet orders partitions are screened to their end (see GraphStage)."""
+        """Tell the graph which quiet orders partitions are screened to their end, up to which
+        event time (the newest it had heard of before the end offsets were read; see GraphStage)."""
         stage = graph_stage[0]
         if stage is None or not stage.buffered or not ready.is_set():
             return
-        marks = stage.caught_up(await ends.fetch(), quiet=QUIET)
+        upto = stage.horizon
+        marks = stage.caught_up(await ends.fetch(), quiet=QUIET, upto=upto)
         if marks:
-            await delivered([await app.producer.send(graph_topic, None, orjson.dumps({"caught_up": marks}), 0, None, None)])
+            marker = orjson.dumps({"caught_up": marks, "upto": upto})
+            await delivered([await app.producer.send(graph_topic, None, marker, 0, None, None)])
 
     @app.timer(10.0)
     async def settle_state() -> None:

@@ -339,7 +339,8 @@ def test_a_quiet_partition_screened_to_its_end_stops_holding_the_graph_back():
     assert stage.buffered  # partition PARTITIONS never spoke: the watermark waits for it
     ends = _ends(lines)
     ends[PARTITIONS] = 1  # it has one order the screen has not reached: not at its end
-    assert stage.caught_up(ends) == [[p, ends[p]] for p in range(PARTITIONS)]
+    newest = max(range(PARTITIONS), key=lambda p: stage.upto[p])  # nothing to move on to for this one
+    assert stage.caught_up(ends) == [[p, ends[p]] for p in range(PARTITIONS) if p != newest]
     assert stage.run([{"caught_up": stage.caught_up(ends)}]) == {} and stage.buffered
     ends[PARTITIONS] = 0  # nothing was ever published there
     marks = stage.caught_up(ends)
@@ -351,6 +352,49 @@ def test_a_quiet_partition_screened_to_its_end_stops_holding_the_graph_back():
     again.restore([m for p in messages for m in messages[p]] + [{"caught_up": [[p, ends[p]] for p in range(PARTITIONS)]},
                                                                  {"caught_up": marks}])
     assert not again.buffered and again.step.index.clusters() == stage.step.index.clusters()
+
+
+def test_after_a_pause_the_first_partition_to_speak_does_not_run_ahead_of_a_quiet_one():
+    """Every partition was screened to its end and said so (a pause before the sale's open); then
+    the orders come again, and one partition's reach the graph before the others'.  Its orders
+    must wait: a partition known to be at its end up to one event time holds the watermark
+    again beyond it, so links are still applied in event-time order, as replay applies them."""
+    lines = [orjson.dumps(e) for e in simulate(600, seed=21)]
+    ruleset = load_ruleset("rules")
+    screen = Screen(DecisionEngine(ruleset, clock=FakeClock()), PARTITIONS, PARTITIONS)
+    halves: list[dict[int, list]] = []
+    offsets = defaultdict(int)
+    for half in (lines[:300], lines[300:]):
+        by_partition = defaultdict(list)
+        for line in half:
+            by_partition[partition_of(orjson.loads(line)["account_id"], PARTITIONS)].append(line)
+        messages = {}
+        for p, mine in sorted(by_partition.items()):
+            marks = screen.run((line, p, offsets[p] + n) for n, line in enumerate(mine)).graph
+            offsets[p] += len(mine)
+            messages[p] = [orjson.loads(part) for mark in marks for part in pack_progress(mark)]
+        halves.append(messages)
+    first, second = halves
+    stage = GraphStage(DecisionEngine(ruleset, clock=FakeClock()), PARTITIONS, PARTITIONS)
+    order = []
+    original = stage.step.apply
+    stage.step.apply = lambda entry: order.append(entry[2]) or original(entry)
+    for p in first:
+        stage.run(first[p])
+    upto = stage.horizon  # read before the end offsets, as the worker's timer does
+    marks = stage.caught_up(_ends(lines[:300]), upto=upto)
+    stage.run([{"caught_up": marks, "upto": upto}])
+    assert not stage.buffered and len(order) == 300  # the pause: everything so far applied
+    late = min(second, key=lambda p: second[p][0]["links"][0][2])  # the partition whose next order is earliest
+    for p in sorted(second, key=lambda p: p == late):  # ...speaks last
+        out = stage.run(second[p])
+        if p != late:
+            assert out == {} and len(order) == 300  # held back: that partition's next orders are on their way
+    upto = stage.horizon
+    stage.run([{"caught_up": stage.caught_up(_ends(lines), upto=upto), "upto": upto}])
+    assert not stage.buffered and len(order) == 600 and order == sorted(order)
+    # A marker only moves a partition on to the time it names: newer orders wait for the next one.
+    assert stage.caught_up(_ends(lines)) == []
 
 
 def test_big_batches_are_split_into_messages_kafka_accepts():
