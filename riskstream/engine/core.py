@@ -148,9 +148,15 @@ class DecisionEngine:
         self.verdicts = VerdictLists()  # an engine for a new rule set takes the old one's (see use_verdicts)
         if self.graph is not None:
             self.graph.escalator.verdicts = self.verdicts  # type: ignore[union-attr]
+            self.graph.escalator.rules_at = self._use_rules_at  # type: ignore[union-attr]
         self.safety = FreezeGuard(ruleset.header.safety)  # the mass-freeze cap (see .safety)
         self.schedule: RulesetSchedule | None = None  # rule sets published since (see .switch)
         self.shadow: ShadowRules | None = None  # a published shadow rule set, evaluated beside (see .switch)
+
+    def _use_rules_at(self, ts: float) -> None:
+        """Put the rule set in effect at event time ``ts`` in place (when rule sets were published)."""
+        if self.schedule is not None:
+            self.schedule.use(self, ts)
 
     def use_verdicts(self, lists: VerdictLists) -> None:
         """Share another engine's verdict lists (an engine built for a new rule set keeps the reviewers' verdicts)."""

@@ -82,6 +82,9 @@ class Escalator:
         self.policy_action = policy_action
         self.outbox: list[Trigger] | None = None  # the stream collects triggers here instead of applying them
         self.verdicts: "VerdictLists | None" = None  # reviewers' snoozes the escalations respect (set by the engine)
+        # Puts the rules in effect at an event time in place (set by an engine whose rule sets switch):
+        # a trigger is weighed with its own time's rules whether it comes before or after the order
+        self.rules_at: Callable[[float], None] | None = None
         self.last_kept = False  # whether the last order decided was kept (a rule could escalate it later)
         self._recent: dict[str, list[_Recent]] = {}  # account -> its recent orders
         # rule -> account -> its recent orders the rule selects and has not weighed yet: a ring's
@@ -170,10 +173,15 @@ class Escalator:
         at = bisect_right(times, entry.ts)
         later = sorted((n, t) for n, t in zip(self._trigger_arrivals[at:], self._triggers[at:])
                        if t.rule in rules and account in t.members)  # rules: those whose match selects it
+        rules_at = self.rules_at
         for _, trigger in later:  # triggers from later in event time, seen first
+            if rules_at is not None:
+                rules_at(trigger.ts)  # its rules, as when it is applied to orders decided before it
             new = self._weigh(entry, trigger, trigger.members[account], decided_at)
             if new is not None:
                 out.append(new)
+        if rules_at is not None and later:
+            rules_at(entry.ts)  # back to the order's own
         return out
 
     def apply(self, trigger: Trigger, decided_at: str) -> list[Decision]:

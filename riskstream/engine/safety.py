@@ -16,9 +16,19 @@ once an order was held by it, later revisions of that order are held too.
 
 Both limits read event time and the decisions' own content (the cluster's
 size is in the decision record), never the wall clock, so replaying the
-same ordered input gives the same holds.  The per-minute count is kept by
-each engine: in the stream, by each decide partition over the orders it
-decides, so there ``max_freezes_per_minute`` bounds each partition.
+same ordered input gives the same holds.  The cluster limit reads nothing
+else, so the stream holds by it what replay holds: the size is the order's
+cluster when it was decided, or for an escalated revision the ring of the
+trigger that escalated it (decided again later, the order keeps that ring).
+One caveat: an order is escalated once per rule, by the first of that rule's
+triggers to reach it, and two triggers of one rule from different decide
+partitions may reach it in another order than replay made them, with rings
+of different sizes on either side of the limit.  The per-minute count is
+kept by each engine over the freezes it has let through so far: in the
+stream, each worker's decide engine counts the orders of the partitions it
+holds, in the order it decides them, so there ``max_freezes_per_minute``
+bounds each worker, and when it binds the orders held are not always those
+replay holds.
 """
 
 from __future__ import annotations

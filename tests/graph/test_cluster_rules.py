@@ -156,6 +156,44 @@ def test_an_order_decided_after_a_later_trigger_is_escalated_by_it():
     assert after.action is stranger.action is Outcome.ALLOW and other.take_escalations() == []
 
 
+def test_a_late_order_is_escalated_with_the_rules_of_the_trigger_as_in_replay():
+    """A rule set published for the sale's open changes the thresholds.  A ring's trigger after the
+    switch escalates a member's order from before it with the trigger's rules, whether the order
+    was decided first (replay, in order) or after the trigger reached its partition (the stream)."""
+    from datetime import datetime
+
+    from riskstream.engine.switch import schedule_ruleset
+    from riskstream.testing import at
+
+    review_ring = RING_RULE.replace("outcome: freeze", "outcome: review")
+    stricter = ruleset_from_yaml(HEADER.replace("hold: 70", "hold: 120"), SALE, GRAPH, review_ring)
+    switch = datetime.fromisoformat(at(8)).timestamp()
+
+    def engine():
+        built = engine_for(HEADER, SALE, GRAPH, review_ring)
+        schedule_ruleset(built, stricter, switch)
+        return built
+
+    member = dict(account_id="r0", device_id="emu-2", sku="FS-1", account_age=3600, order_id="early")
+    in_order = engine()
+    early = in_order.decide(event(5, **member))
+    assert early.action is Outcome.ALLOW  # before the switch
+    for e in ring_orders(5, t0=10):
+        in_order.decide(e)
+    replayed = {d.order_id: d for d in in_order.take_escalations()}["early"]
+    assert replayed.action is Outcome.REVIEW  # 100 points: a hold before the switch, a review after it
+    ring = engine()
+    ring.graph.escalator.outbox = triggers = []
+    for e in ring_orders(5, t0=10):
+        ring.decide(e)
+    late = engine()  # the partition that owns r0's earlier order, which it decides after the triggers
+    for trigger in triggers:
+        late.escalate(trigger)
+    assert late.decide(event(5, **member)).ruleset_version == early.ruleset_version != stricter.version
+    [escalated] = late.take_escalations()
+    assert (escalated.action, escalated.ruleset_version) == (replayed.action, replayed.ruleset_version)
+
+
 def test_a_late_order_is_weighed_only_against_triggers_of_rules_that_select_it():
     plain_rule = """
 rules:

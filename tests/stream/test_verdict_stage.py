@@ -62,3 +62,26 @@ def test_a_rebuild_ignores_the_lists_and_the_sweep_then_applies_them():
     assert set(swept) == {orders[0]["order_id"], orders[2]["order_id"]}
     assert all(d.action is Outcome.FREEZE and d.revision == 2 for d in swept.values())
     assert stage.sweep() == []
+
+
+def test_an_escalated_order_decided_again_is_capped_by_the_ring_its_escalation_named():
+    """Decided again (a verdict, or a late order that grew a window), an order keeps its
+    escalation; the mass-freeze cap then weighs the ring the escalation named, as it did and as
+    replay does, not the order's own cluster when it was first decided (none here)."""
+    from dataclasses import replace
+
+    from riskstream import Reason
+    from riskstream.engine.safety import capped
+
+    decide = Decide(engine_for(RULES.replace("thresholds: {review: 40, hold: 70}",
+                                             "thresholds: {review: 40, hold: 70}, safety: {max_cluster_accounts: 2}")))
+    order = make_order(0, account_id="a")
+    first, _ = run(decide, [order])
+    ring = Reason("ring-flash", "cluster", {"size": 3, "escalated_by": "o-later"}, outcome=Outcome.FREEZE)
+    # what escalation by a ring of three accounts made of it: a freeze the cap held
+    escalated = replace(first[0], reasons=[*first[0].reasons, ring], action=Outcome.FREEZE, revision=2,
+                        cluster_id="cl-ring", cluster={"id": "cl-ring", "size": 3, "links": [{"kind": "device"}]})
+    decide.engine.safety.apply(escalated)
+    assert escalated.action is Outcome.HOLD and capped(escalated)
+    decide.done[order["order_id"]].decision = escalated
+    assert decide.run((), (), again=[order["order_id"]]) == []  # still held by the cap: nothing new to publish

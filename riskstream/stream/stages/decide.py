@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Iterable
 
 from ...decisions import Decision
@@ -148,17 +149,23 @@ class Decide:
             if len(self.done) > self.keep:
                 self.done.popitem(last=False)
         again = [self.done[order_id] for order_id in dict.fromkeys(revised)]
+        engine = self.engine
         for done, after in zip(again, self._conclude(again, escalate=False)):
             before = done.decision
             assert before is not None
             carried = escalated_reasons(before)
-            if carried and self.engine.verdicts:  # a rule a reviewer snoozed since is not carried
-                carried = self.engine.verdicts.unsnoozed(carried, self.view_of(done))
+            if carried and engine.verdicts:  # a rule a reviewer snoozed since is not carried
+                carried = engine.verdicts.unsnoozed(carried, self.view_of(done))
             if carried:  # an escalation stands: the order is decided again with it
+                ts = datetime.fromisoformat(after.event_time).timestamp()
+                if engine.schedule is not None:
+                    engine.schedule.use(engine, ts)  # its own rules and cap, not those of the last order concluded
                 after.reasons.extend(carried)
-                after.action, after.score = self.engine.policy.action(after.reasons)
-                self.engine.safety.apply(after)  # the mass-freeze cap holds as it did
+                after.action, after.score = engine.policy.action(after.reasons)
+                # The cap weighs the ring the escalation named, as it did (and as replay does), not
+                # the order's own cluster when it was first decided.
                 after.cluster_id, after.cluster = before.cluster_id, before.cluster
+                engine.safety.apply(after, ts)
             if after.action != before.action or {r.rule for r in after.reasons} != {r.rule for r in before.reasons}:
                 after.revision = before.revision + 1
                 done.decision = after
