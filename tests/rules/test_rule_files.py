@@ -31,7 +31,7 @@ def test_shipped_rules_validate_and_cover_every_kind():
     kinds = {rule.kind for rule in ruleset.rules}
     assert kinds == {"velocity", "purchase_limit", "list", "match", "cluster"}
     assert ruleset.graph is not None and "ip_prefix" not in ruleset.graph.links and "device" in ruleset.graph.links
-    assert ruleset.version.startswith("2026.12.1+")
+    assert ruleset.version.startswith("2026.12.2+")
     assert "S1111-2000" in ruleset.sales
     assert ruleset.places["account-daily-orders"].startswith(str(ROOT / "rules" / "velocity.yaml") + ":")
 

@@ -163,9 +163,19 @@ def test_partitioned_decisions_equal_replay(day, workers, batch):
     # the graph took part: rings were frozen by cluster rules, and their first orders escalated
     by_cluster = [d for d in online.values() if any(r.kind == "cluster" for r in d.reasons)]
     assert len(by_cluster) > 20 and all(d.cluster_id for d in by_cluster)
-    escalated = [d for d in online.values() if any("escalated_by" in str(r.value) for r in d.reasons)]
-    assert escalated and len(escalated) == sum(
-        any("escalated_by" in str(r.value) for r in d.reasons) for d in offline.values())
+    def escalated(d):
+        return any("escalated_by" in str(r.value) for r in d.reasons)
+
+    def own(d):  # the reasons the order was decided with, before any escalation
+        return sorted(r.rule for r in d.reasons if "escalated_by" not in str(r.value))
+
+    # Where an order was decided with the same rules, its escalation is alike too.  (With batches a
+    # few orders are decided with other velocity hits, as above: one scored lower may then be
+    # escalated where the other was not.)
+    alike = [o for o in offline if own(online[o]) == own(offline[o])]
+    assert len(alike) >= len(offline) * 0.99
+    assert any(escalated(online[o]) for o in alike)
+    assert [o for o in alike if escalated(online[o]) != escalated(offline[o])] == []
 
 
 def test_a_worker_forgets_the_orders_of_partitions_handed_over_and_publishes_none_of_them(day):
