@@ -35,7 +35,7 @@ log = logging.getLogger("riskstream.native")
 #: What the Python side calls on the native core: module attributes, and the
 #: methods and properties of its classes.  A core lacking any of them is stale.
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "": ("VelocityWindow", "ClusterIndex", "pseudonym", "AddressTagger"),
+    "": ("VelocityWindow", "ClusterIndex", "pseudonym", "AddressTagger", "AddressMatcher"),
     "VelocityWindow": ("add", "peek", "sweep", "keys", "entries", "length", "grace", "distinct", "watermark",
                        "max_keys", "evicted"),
     "ClusterIndex": ("accounts_of", "advance", "born", "cluster_of", "clusters", "find_cluster", "first_seen",
@@ -43,6 +43,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
                      "links_of", "members", "members_born", "members_from", "passed", "rebuilds", "refresh",
                      "retention", "serial", "shared_kinds", "sharing", "size", "spot_links", "stamp", "sweep",
                      "sweep_every", "watermark"),
+    "AddressTagger": ("block", "chinese", "signature", "tags"),
+    "AddressMatcher": ("match", "match_key", "match_new", "size", "groups"),
 }
 
 

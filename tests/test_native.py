@@ -58,7 +58,7 @@ def test_a_stale_core_falls_back_with_one_warning(tmp_path):
     fallback = run({"RISKSTREAM_NATIVE": ""}, str(tmp_path))
     assert fallback.returncode == 0, fallback.stderr
     assert fallback.stdout.startswith("pure Python (stale riskstream_native 0.0.1, lacks pseudonym, AddressTagger, "
-                                      "VelocityWindow.add")
+                                      "AddressMatcher, VelocityWindow.add")
     warnings = [line for line in fallback.stderr.splitlines() if "riskstream_native" in line]
     assert len(warnings) == 1 and "make native" in warnings[0] and "VelocityWindow.add" in warnings[0]
     required = run({"RISKSTREAM_NATIVE": "1"}, str(tmp_path))

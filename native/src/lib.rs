@@ -8,6 +8,7 @@
 mod cluster;
 mod fuzzy;
 mod keys;
+mod matcher;
 mod num;
 mod pseudonym;
 mod window;
@@ -20,6 +21,35 @@ use pyo3::types::PyType;
 use num::{py_sum, Num};
 use window::{Agg, Window};
 
+/// An instance of the tuple subclass `class` (a named tuple) holding `items`, made as
+/// `tuple.__new__` makes one.
+pub(crate) fn new_tuple_of<I>(py: Python<'_>, class: &Py<PyType>, items: I) -> PyResult<PyObject>
+where
+    I: IntoIterator<Item = PyObject>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
+    unsafe {
+        let tp = class.as_ptr() as *mut ffi::PyTypeObject;
+        let slot = ffi::PyType_GetSlot(tp, ffi::Py_tp_alloc);
+        if slot.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let alloc: ffi::allocfunc = std::mem::transmute(slot);
+        let obj = alloc(tp, items.len() as ffi::Py_ssize_t);
+        if obj.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        for (i, item) in items.into_iter().enumerate() {
+            if ffi::PyTuple_SetItem(obj, i as ffi::Py_ssize_t, item.into_ptr()) != 0 {
+                ffi::Py_DECREF(obj);
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(PyObject::from_owned_ptr(py, obj))
+    }
+}
+
 /// Sliding-window aggregates of length `length` seconds, per key (native).
 #[pyclass(module = "riskstream_native", name = "VelocityWindow")]
 struct PyWindow {
@@ -30,27 +60,9 @@ struct PyWindow {
 }
 
 impl PyWindow {
-    /// An instance of the `Aggregate` named tuple, made as `tuple.__new__` makes one.
+    /// An instance of the `Aggregate` named tuple.
     fn make(&self, py: Python<'_>, items: [PyObject; 4]) -> PyResult<PyObject> {
-        unsafe {
-            let tp = self.aggregate.as_ptr() as *mut ffi::PyTypeObject;
-            let slot = ffi::PyType_GetSlot(tp, ffi::Py_tp_alloc);
-            if slot.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            let alloc: ffi::allocfunc = std::mem::transmute(slot);
-            let obj = alloc(tp, 4);
-            if obj.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            for (i, item) in items.into_iter().enumerate() {
-                if ffi::PyTuple_SetItem(obj, i as ffi::Py_ssize_t, item.into_ptr()) != 0 {
-                    ffi::Py_DECREF(obj);
-                    return Err(PyErr::fetch(py));
-                }
-            }
-            Ok(PyObject::from_owned_ptr(py, obj))
-        }
+        new_tuple_of(py, &self.aggregate, items)
     }
 
     fn aggregate(&self, py: Python<'_>, agg: Agg) -> PyResult<PyObject> {
@@ -189,6 +201,7 @@ fn riskstream_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWindow>()?;
     m.add_class::<cluster::ClusterIndex>()?;
     m.add_class::<fuzzy::AddressTagger>()?;
+    m.add_class::<matcher::AddressMatcher>()?;
     m.add_function(wrap_pyfunction!(pseudonym::pseudonym, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

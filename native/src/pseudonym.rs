@@ -14,9 +14,9 @@ use pyo3::prelude::*;
 
 const PERSON: &[u8] = b"riskstream.pn.v1";
 
-/// The pseudonym of `value` in the domain `kind` under `key`: 20 lower-case hex characters.
-#[pyfunction]
-pub fn pseudonym(kind: &str, value: &str, key: &[u8]) -> PyResult<String> {
+/// The hash state of the domain `kind` under `key`, before any value: clone it per value
+/// (what `_pseudonym_hasher` is in Python).
+pub fn domain(kind: &str, key: &[u8]) -> PyResult<Blake2bMac<U10>> {
     if key.is_empty() {
         return Err(PyValueError::new_err("pseudonym key must not be empty"));
     }
@@ -27,12 +27,28 @@ pub fn pseudonym(kind: &str, value: &str, key: &[u8]) -> PyResult<String> {
         .map_err(|e| PyValueError::new_err(format!("pseudonym key: {e}")))?;
     Mac::update(&mut mac, &(kind.len() as u32).to_be_bytes());
     Mac::update(&mut mac, kind.as_bytes());
+    Ok(mac)
+}
+
+/// The pseudonym of `value` in a domain (see [`domain`]) as its 80 bits (the digest read big-endian).
+pub fn bits(domain: &Blake2bMac<U10>, value: &str) -> u128 {
+    let mut mac = domain.clone();
     Mac::update(&mut mac, value.as_bytes());
-    let digest = mac.finalize_fixed();
-    let mut out = String::with_capacity(20);
-    for b in digest.iter() {
-        out.push(char::from_digit((b >> 4) as u32, 16).unwrap());
-        out.push(char::from_digit((b & 15) as u32, 16).unwrap());
-    }
-    Ok(out)
+    mac.finalize_fixed().iter().fold(0u128, |acc, &b| acc << 8 | b as u128)
+}
+
+/// The text of a pseudonym's 80 bits: 20 lower-case hex characters.
+pub fn hex(bits: u128) -> String {
+    format!("{bits:020x}")
+}
+
+/// The pseudonym of `value` in a domain (see [`domain`]): 20 lower-case hex characters.
+pub fn of(domain: &Blake2bMac<U10>, value: &str) -> String {
+    hex(bits(domain, value))
+}
+
+/// The pseudonym of `value` in the domain `kind` under `key`: 20 lower-case hex characters.
+#[pyfunction]
+pub fn pseudonym(kind: &str, value: &str, key: &[u8]) -> PyResult<String> {
+    Ok(of(&domain(kind, key)?, value))
 }

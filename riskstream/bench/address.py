@@ -26,7 +26,7 @@ def bench_address(path: str, similarity: float = 0.7, guard: str = "unit", examp
     from collections import defaultdict
 
     from ..entities import address_text
-    from ..entities.fuzzy import AddressMatcher, address_signature
+    from ..entities.fuzzy import address_signature, new_address_matcher
     from ..events import parse_time
 
     secret = b"riskstream bench address key"
@@ -37,7 +37,7 @@ def bench_address(path: str, similarity: float = 0.7, guard: str = "unit", examp
     signatures = {text: address_signature(text, secret) for text in dict.fromkeys(texts)}
     sign_us = (time.perf_counter() - started) / len(signatures) * 1e6
 
-    matcher = AddressMatcher(similarity=similarity, guard=guard)
+    matcher = new_address_matcher(similarity=similarity, guard=guard)
     timings: dict[str, list[float]] = {"seen": [], "new": []}
     members: dict[str, set[str]] = defaultdict(set)
     scenarios: dict[str, set[str]] = defaultdict(set)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, Iterable
 
-from ..entities.fuzzy import AddressMatcher, AddressSignature, address_signature
+from ..entities.fuzzy import AddressSignature, address_signature, match_address, new_address_matcher
 from ..events import EventError
 from ..graph import LinkSpotter, new_cluster_index
 from ..rules.model import GraphSettings
@@ -139,7 +139,7 @@ class GraphStep:
         self.sales = sales  # the engine's: an order's sale and its end
         self.secret = secret
         fuzzy = settings.fuzzy_addresses
-        self.matcher = (AddressMatcher(similarity=fuzzy.similarity, guard=fuzzy.guard, retention=settings.retention)
+        self.matcher = (new_address_matcher(similarity=fuzzy.similarity, guard=fuzzy.guard, retention=settings.retention)
                         if fuzzy is not None else None)
         self.kinds = tuple(settings.links)
         # (kind, node prefix, an IP (a bad one links nothing), an address matched fuzzily (by signature))
@@ -250,11 +250,7 @@ class GraphStep:
             matcher = self.matcher
             assert matcher is not None
             if type(signature) is _Pending:  # a repeated address costs a lookup, a new one its signature
-                key = matcher.match_key(signature.key, ts)  # type: ignore[union-attr]
-                if key is None:
-                    sig = address_signature(signature.raw, self.secret, signature.key,  # type: ignore[union-attr]
-                                            cached=False)  # a held address never comes here
-                    key = signature.key if sig is None else matcher.match_new(sig, ts)  # type: ignore[union-attr]
+                key = match_address(matcher, signature.raw, self.secret, signature.key, ts)  # type: ignore[union-attr]
             else:
                 if type(signature) is list:
                     signature = AddressSignature.from_data(signature)

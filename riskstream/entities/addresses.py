@@ -344,11 +344,18 @@ def address_text(address: Mapping[str, str | None]) -> str:
     street first (``"12 Baker Street, London"``). A string equal to this text
     gives the same :func:`address_key` as the object.
     """
-    parts = [address.get(k) for k in _ADDRESS_PARTS_BIG_FIRST]
-    parts = [p.strip() for p in parts if isinstance(p, str) and p.strip()]
-    if any(_HAS_IDEO(p) for p in parts):
-        return " ".join(parts)
-    return ", ".join(reversed(parts))
+    parts = []
+    for name in _ADDRESS_PARTS_BIG_FIRST:
+        part = address.get(name)
+        if isinstance(part, str):
+            part = part.strip()
+            if part:
+                parts.append(part)
+    text = " ".join(parts)
+    if _HAS_IDEO(text):  # a Chinese part (the spaces joining them are none)
+        return text
+    parts.reverse()
+    return ", ".join(parts)
 
 
 def address_key(address: str | Mapping[str, str | None]) -> str | None:

@@ -117,7 +117,8 @@ from .. import native
 from .addresses import address_head, address_key, address_locality, address_text
 from .pseudonyms import mac_key, pseudonym
 
-__all__ = ["AddressMatcher", "AddressSignature", "address_signature", "signature_similarity"]
+__all__ = ["AddressMatcher", "AddressSignature", "address_signature", "match_address", "new_address_matcher",
+           "signature_similarity"]
 
 MAX_TAGS = 512  # name shingles kept of one address (a real one has tens)
 _TAG_CACHE = 200_000  # shingle tags cached per secret
@@ -287,9 +288,12 @@ class AddressSignature(NamedTuple):
         key, numbers, unit, locality, place, tags = data
         if len(locality) != 3 or len(tags) > MAX_TAGS:
             raise ValueError("not an address signature: wrong locality length or too many tags")
+        tags = tuple(int(x) for x in tags)
+        if not all(0 <= tag <= 0xFFFFFFFF for tag in tags):
+            raise ValueError("not an address signature: a tag is not a 32-bit number")
         return cls(str(key), str(numbers), None if unit is None else str(unit),
                    tuple(None if x is None else str(x) for x in locality),  # type: ignore[arg-type]
-                   tuple(str(x) for x in place), tuple(int(x) for x in tags))
+                   tuple(str(x) for x in place), tags)
 
     @property
     def shingles(self) -> int:
@@ -312,7 +316,7 @@ class _Tagger:
         self._cache: dict[str, int] = {}
         self._secret = secret
         core = native.core()
-        self._native = core.AddressTagger(subkey, mac_key(secret)) if core is not None else None
+        self._native = core.AddressTagger(subkey, mac_key(secret), AddressSignature) if core is not None else None
 
     def block(self, street: str) -> tuple[str, str | None, tuple[int, ...]]:
         """The block (numbers pseudonym), unit pseudonym and tags of a Chinese street: natively
@@ -377,10 +381,11 @@ def address_signature(raw: str | Mapping[str, Any], secret: bytes, key: str | No
     unless ``cached`` is False (for a caller that asks only for addresses it has not
     seen, :meth:`AddressMatcher.match_key`).
     """
-    if isinstance(raw, Mapping):
-        raw = address_text(raw)  # the object form is keyed through its text
-    elif not isinstance(raw, str):
-        return None
+    if type(raw) is not str:
+        if isinstance(raw, Mapping):
+            raw = address_text(raw)  # the object form is keyed through its text
+        elif not isinstance(raw, str):
+            return None
     if not cached or len(raw) > _CACHE_MAX_LEN:
         return _signature.__wrapped__(raw, secret, key)
     return _signature(raw, secret, key)
@@ -394,11 +399,21 @@ def _block_pseudonyms(numbers: str, room: str | None, secret: bytes) -> tuple[st
 
 @lru_cache(maxsize=4096)
 def _signature(text: str, secret: bytes, key_pseudonym: str | None) -> AddressSignature | None:
+    key, locality = address_head(text)  # a cache hit for an address the rules keyed
+    if key is None:
+        return None
+    tagger = _tagger(secret)
+    if tagger._native is not None and native.core() is not None:
+        try:  # a Chinese address in one native call: parse, tags and pseudonyms
+            sig = tagger._native.signature(key, *locality, key_pseudonym or None)
+        except UnicodeEncodeError:  # lone surrogates: not UTF-8, signed below
+            sig = None
+        if sig is not None:
+            return sig
     found = _street(text)
     if found is None:
         return None
     key, (province, city, district), street = found
-    tagger = _tagger(secret)
     if _HAS_IDEO(street):
         numbers, unit, tags = tagger.block(street)
         district = district[-2:]
@@ -469,12 +484,7 @@ class AddressMatcher:
 
     def __init__(self, similarity: float = 0.7, guard: str = "unit", retention: float = 7 * 86_400.0,
                  max_groups: int = 200_000, max_members: int = 32, scan_limit: int = 32):
-        if not 0.0 <= similarity <= 1.0:
-            raise ValueError(f"similarity must be within 0.0..1.0, got {similarity!r}")
-        if guard not in GUARDS:
-            raise ValueError(f"guard must be one of {', '.join(GUARDS)}, got {guard!r}")
-        if retention <= 0 or max_groups < 1 or max_members < 1 or scan_limit < 1:
-            raise ValueError("retention, max_groups, max_members and scan_limit must be positive")
+        _check_matcher(similarity, guard, retention, max_groups, max_members, scan_limit)
         self.similarity = similarity
         self.guard = guard
         self.retention = retention
@@ -580,6 +590,57 @@ class AddressMatcher:
     def __repr__(self) -> str:
         return (f"AddressMatcher(similarity={self.similarity}, guard={self.guard!r}, retention={self.retention}, "
                 f"groups={self.groups()}, addresses={self.size()})")
+
+
+def _check_matcher(similarity: float, guard: str, retention: float, max_groups: int, max_members: int,
+                   scan_limit: int) -> None:
+    if not 0.0 <= similarity <= 1.0:
+        raise ValueError(f"similarity must be within 0.0..1.0, got {similarity!r}")
+    if guard not in GUARDS:
+        raise ValueError(f"guard must be one of {', '.join(GUARDS)}, got {guard!r}")
+    if retention <= 0 or max_groups < 1 or max_members < 1 or scan_limit < 1:
+        raise ValueError("retention, max_groups, max_members and scan_limit must be positive")
+
+
+def new_address_matcher(similarity: float = 0.7, guard: str = "unit", retention: float = 7 * 86_400.0,
+                        max_groups: int = 200_000, max_members: int = 32, scan_limit: int = 32) -> AddressMatcher:
+    """An :class:`AddressMatcher`: the native core's twin when it is in use (see
+    :mod:`riskstream.native`), else the pure-Python one.  Both give the same
+    representatives for the same signatures in the same order, and evict alike."""
+    _check_matcher(similarity, guard, retention, max_groups, max_members, scan_limit)
+    core = native.core()
+    if core is None:
+        return AddressMatcher(similarity, guard, retention, max_groups, max_members, scan_limit)
+    return core.AddressMatcher(float(similarity), guard, float(retention), int(max_groups), int(max_members),
+                               int(scan_limit))
+
+
+def match_address(matcher: AddressMatcher, raw: str | Mapping[str, Any], secret: bytes, key: str, ts: float) -> str:
+    """The representative of the address ``raw`` (``key``: its pseudonym, as the rules key it)
+    seen at ``ts``: ``matcher.match(address_signature(raw, secret, key), ts)``, or ``key`` when
+    the address has no signature; the signature is made only for an address the matcher
+    does not hold.  With the native core, a new Chinese address is signed and matched in
+    one native call, and its signature is never made as a Python object."""
+    rep = matcher.match_key(key, ts)
+    if rep is not None:
+        return rep
+    if key and type(matcher) is not AddressMatcher and native.core() is not None:
+        text = raw if type(raw) is str else address_text(raw) if isinstance(raw, Mapping) else None
+        if text is not None:
+            canonical, locality = address_head(text)
+            if canonical is None:
+                return key
+            tagger = _tagger(secret)._native
+            if tagger is not None:
+                try:
+                    rep = matcher.match_address(tagger, canonical, *locality, key, ts)  # type: ignore[attr-defined]
+                except UnicodeEncodeError:  # lone surrogates: not UTF-8, signed below
+                    rep = None
+                if rep is not None:
+                    return rep
+            raw = text
+    sig = address_signature(raw, secret, key, cached=False)  # a held address never comes here
+    return key if sig is None else matcher.match_new(sig, ts)
 
 
 def _compatible(group: _Group, sig: AddressSignature) -> bool:
