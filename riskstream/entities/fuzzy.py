@@ -70,9 +70,10 @@ strings, ints and lists for JSON (about 350 bytes), and
 :meth:`AddressSignature.from_data` reads it back. The canonical key and the
 locality come from :func:`~riskstream.entities.addresses.address_head`, the
 cache the rules' address key fills, so a new address costs its parse and
-tags: a few microseconds with the native core (``native/src/fuzzy.rs``, the
-twin of :func:`_chinese_block` and :meth:`_Tagger.tags` for Chinese streets),
-some ten in pure Python. Texts are cached too.
+tags: with the native core a Chinese address is signed in one call
+(``AddressTagger.signature`` in ``native/src/fuzzy.rs``, the twin of
+:func:`_chinese_block`, :meth:`_Tagger.tags` and the pseudonyms), some ten
+microseconds in pure Python. Texts are cached too.
 
 How the matcher decides
 -----------------------
@@ -97,7 +98,11 @@ number and entrance, usually with a room), and the scan stops after the
 
 Cost and memory: one dict lookup for an address already held
 (:meth:`AddressMatcher.match_key`: the engine then skips the signature), a
-few microseconds for a new one; a group holds pseudonyms, tags and member keys. Groups
+few microseconds for a new one; a group holds pseudonyms, tags and member keys.
+:func:`new_address_matcher` makes the native core's twin of the matcher when
+the core is in use (``native/src/matcher.rs``: the same decisions), and
+:func:`match_address` signs and matches a new Chinese address in one native
+call, without making its signature as Python objects. Groups
 untouched for ``retention`` seconds of event time are evicted with their
 addresses (time is the largest ``ts`` seen, so late events do not move it
 back), and at most ``max_groups`` are held, least recently matched evicted
