@@ -70,3 +70,32 @@ def test_the_installed_core_has_everything_this_python_calls():
     from riskstream.native import missing_parts
 
     assert missing_parts(core) == []
+
+
+def test_the_native_state_may_be_freed_on_another_thread():
+    """The cyclic collector frees what it finds on whichever thread it runs (a console request's, a
+    timer's): a native index or window built on one thread and freed on another raises nothing."""
+    import gc
+    import threading
+    import warnings
+
+    from riskstream import native
+    from riskstream.engine.windows import new_window
+    from riskstream.graph import new_cluster_index
+
+    if native.core() is None:
+        pytest.skip("the native core is not in use")
+    index = new_cluster_index(hub_accounts=3)
+    assert type(index).__module__ == "riskstream_native"
+    index.link("u-1", ["device:d1", "ip:10.0.0.1"], 1.0)
+    index.link("u-2", ["device:d1"], 2.0)
+    window = new_window(60.0, distinct=True)
+    window.add("k", 1.0, value="u-1")
+    held = [index, window]
+    held.append(held)  # a cycle: only the collector frees it
+    del index, window, held
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        collector = threading.Thread(target=gc.collect)
+        collector.start()
+        collector.join()

@@ -8,12 +8,12 @@
 //!
 //! Members live in a slot array; sweep buckets list `(slot, generation)`, so a
 //! member that left the graph is skipped as the Python index skips a `Member`
-//! that is no longer the one its account maps to.  Names are `Rc<str>` shared
+//! that is no longer the one its account maps to.  Names are `Arc<str>` shared
 //! between the maps and the buckets.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -22,7 +22,7 @@ use pyo3::types::{PyDict, PyList, PySet, PyString};
 use crate::window::py_floor_div;
 
 type Fx = BuildHasherDefault<rustc_hash::FxHasher>;
-type Name = Rc<str>;
+type Name = Arc<str>;
 
 /// Event-time buckets in filing order (the order a sweep takes them out in).
 struct Buckets<T> {
@@ -109,7 +109,7 @@ fn founder_lt(a: &(f64, Name), b: &(f64, Name)) -> bool {
 }
 
 /// Clusters of accounts linked through shared entities, kept incrementally (native).
-#[pyclass(module = "riskstream_native", name = "ClusterIndex", unsendable)]
+#[pyclass(module = "riskstream_native", name = "ClusterIndex")]
 pub struct ClusterIndex {
     #[pyo3(get)]
     hub_accounts: i64,
@@ -555,7 +555,7 @@ impl ClusterIndex {
                             continue;
                         }
                     }
-                    let name = account_name.get_or_insert_with(|| Rc::from(account)).clone();
+                    let name = account_name.get_or_insert_with(|| Arc::from(account)).clone();
                     seen.insert(name, ts);
                 }
                 passed += 1;
@@ -569,8 +569,8 @@ impl ClusterIndex {
             let node_name: Name;
             match self.entities.get_key_value_mut(node) {
                 None => {
-                    let name = account_name.get_or_insert_with(|| Rc::from(account)).clone();
-                    self.entities.insert(Rc::from(node), Ent::Solo { account: name, last: ts, born, first: ts });
+                    let name = account_name.get_or_insert_with(|| Arc::from(account)).clone();
+                    self.entities.insert(Arc::from(node), Ent::Solo { account: name, last: ts, born, first: ts });
                     solo = true;
                     passed += 1;
                     continue;
@@ -602,7 +602,7 @@ impl ClusterIndex {
                     }
                     self.file(other, got_last);
                     self.restamp(other);
-                    let name = account_name.get_or_insert_with(|| Rc::from(account)).clone();
+                    let name = account_name.get_or_insert_with(|| Arc::from(account)).clone();
                     self.entities.insert(key.clone(), Ent::Shared(vec![o.clone(), name]));
                     owner = o;
                     node_name = key;
@@ -622,7 +622,7 @@ impl ClusterIndex {
                         continue;
                     }
                     owner = sharers[0].clone();
-                    let name = account_name.get_or_insert_with(|| Rc::from(account)).clone();
+                    let name = account_name.get_or_insert_with(|| Arc::from(account)).clone();
                     sharers.push(name);
                     node_name = key.clone();
                 }
@@ -633,7 +633,7 @@ impl ClusterIndex {
             let idx = match me {
                 Some(i) => i,
                 None => {
-                    let name = account_name.get_or_insert_with(|| Rc::from(account)).clone();
+                    let name = account_name.get_or_insert_with(|| Arc::from(account)).clone();
                     let i = self.new_member(name, ts, born);
                     me = Some(i);
                     i
@@ -678,7 +678,7 @@ impl ClusterIndex {
                     Some((k, _)) => k.clone(),
                     None => match self.hubs.get_key_value(n) {
                         Some((k, _)) => k.clone(),
-                        None => Rc::from(n),
+                        None => Arc::from(n),
                     },
                 })
                 .collect();
