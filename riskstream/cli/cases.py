@@ -59,20 +59,16 @@ def ingest(store_target: str | None, bootstrap: str | None, group: str, idle_exi
 def export_labels(history, store_target, output, label_field, columns, strict) -> None:
     """Write the orders of HISTORY (JSONL or CSV) that reviewers labelled: confirmed scalping = 1, false positive
     or release = 0, ready for `riskstream model train --label-field label` and `riskstream replay`."""
-    from ..console.labels import LabelExportError
     from ..console.labels import export_labels as export
     from ..console.store import CaseStore
     from ..offline.history import open_output, read_records
 
-    store = CaseStore.open(store_target)
     try:
-        with open_output(output) as out:
+        with CaseStore.open(store_target) as store, open_output(output) as out:
             result = export(store, read_records(list(history), columns_of(columns)), out.write,
                             label_field=label_field)
-    except (LabelExportError, ValueError) as exc:
+    except ValueError as exc:  # LabelExportError names the history's line
         raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     err(result.summary())
     if strict and result.missing:
         raise SystemExit(1)
@@ -88,20 +84,18 @@ def backfill(history, store_target, rules, columns) -> None:
     """Give orders stored before the sale and amount columns (migration 0004) their sale and amount from the
     order HISTORY (JSONL or CSV), and their cases their sale and total amount, for the queue's filters."""
     from ..assembly import load_rules
-    from ..console.backfill import BackfillError, orders_without_amount
     from ..console.backfill import backfill as run
+    from ..console.backfill import orders_without_amount
     from ..console.store import CaseStore
     from ..offline.history import read_records
 
     ruleset = load_rules(rules)
-    store = CaseStore.open(store_target)
     try:
-        wanting = orders_without_amount(store)
-        with progress_bar(len(wanting) or None, "backfilling", unit="orders") as update:
-            result = run(store, read_records(list(history), columns_of(columns)), ruleset, progress=update,
-                         wanting=wanting)
-    except (BackfillError, ValueError) as exc:
+        with CaseStore.open(store_target) as store:
+            wanting = orders_without_amount(store)
+            with progress_bar(len(wanting) or None, "backfilling", unit="orders") as update:
+                result = run(store, read_records(list(history), columns_of(columns)), ruleset, progress=update,
+                             wanting=wanting)
+    except ValueError as exc:  # BackfillError names the history's line
         raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     err(result.summary())

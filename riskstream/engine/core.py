@@ -148,13 +148,13 @@ class DecisionEngine:
         self.verdicts = VerdictLists()  # an engine for a new rule set takes the old one's (see use_verdicts)
         if self.graph is not None:
             self.graph.escalator.verdicts = self.verdicts  # type: ignore[union-attr]
-            self.graph.escalator.rules_at = self._use_rules_at  # type: ignore[union-attr]
+            self.graph.escalator.rules_at = self.use_rules_at  # type: ignore[union-attr]
         self.safety = FreezeGuard(ruleset.header.safety)  # the mass-freeze cap (see .safety)
         self.schedule: RulesetSchedule | None = None  # rule sets published since (see .switch)
         self.shadow: ShadowRules | None = None  # a published shadow rule set, evaluated beside (see .switch)
 
-    def _use_rules_at(self, ts: float) -> None:
-        """Put the rule set in effect at event time ``ts`` in place (when rule sets were published)."""
+    def use_rules_at(self, ts: float) -> None:
+        """Put the rule set (and its cap) in effect at event time ``ts`` in place, when rule sets were published."""
         if self.schedule is not None:
             self.schedule.use(self, ts)
 
@@ -192,8 +192,7 @@ class DecisionEngine:
         """Weigh the orders this engine keeps against a trigger made elsewhere (the stream's
         decide partitions publish their triggers to each other); see :meth:`take_escalations`."""
         assert self.graph is not None and self.graph.escalator is not None
-        if self.schedule is not None:
-            self.schedule.use(self, trigger.ts)  # the rules in effect when the trigger was made
+        self.use_rules_at(trigger.ts)  # the rules in effect when the trigger was made
         self._escalations.extend(self.graph.escalator.apply(trigger, _iso(self.clock())))
 
     def take_escalations(self) -> list[Decision]:
@@ -201,8 +200,7 @@ class DecisionEngine:
         out, self._escalations = self._escalations, []
         for revision in out:
             ts = datetime.fromisoformat(revision.event_time).timestamp()
-            if self.schedule is not None:
-                self.schedule.use(self, ts)  # the cap of the rule set in effect for that order
+            self.use_rules_at(ts)  # the cap of the rule set in effect for that order
             self.safety.apply(revision, ts)
         return out
 

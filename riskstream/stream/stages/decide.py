@@ -158,8 +158,7 @@ class Decide:
                 carried = engine.verdicts.unsnoozed(carried, self.view_of(done))
             if carried:  # an escalation stands: the order is decided again with it
                 ts = datetime.fromisoformat(after.event_time).timestamp()
-                if engine.schedule is not None:
-                    engine.schedule.use(engine, ts)  # its own rules and cap, not those of the last order concluded
+                engine.use_rules_at(ts)  # its own rules and cap, not those of the last order concluded
                 after.reasons.extend(carried)
                 after.action, after.score = engine.policy.action(after.reasons)
                 # The cap weighs the ring the escalation named, as it did (and as replay does), not
